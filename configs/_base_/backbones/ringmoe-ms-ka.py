@@ -1,0 +1,14 @@
+# RingMoE-ms-KA: 1B dense model merged by knowledge averaging.
+# Input: 4-band multispectral. Downstream configs inherit this file and use
+# `model = dict(backbone={{_base_.backbone}})` (or a field-wise override).
+# `checkpoint` is the file written by tools/model_converters (see README).
+backbone = dict(
+    type='mmringmoe.RingMoE',
+    arch='1b',
+    modalities=('ms', ),
+    moe_mode='dense',
+    window_size=12,
+    pad_small_map=True,
+    out_indices=(0, 1, 2, 3),
+    drop_path_rate=0.2,
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ringmoe-1b_ms-ka.pth'))

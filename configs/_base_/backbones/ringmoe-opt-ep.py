@@ -1,0 +1,14 @@
+# RingMoE-opt-EP: 4.3B EP model: top-25% collaborative experts kept, i.e. 1 of 4 per block for one modality.
+# Input: optical RGB. Downstream configs inherit this file and use
+# `model = dict(backbone={{_base_.backbone}})` (or a field-wise override).
+# `checkpoint` is the file written by tools/model_converters (see README).
+backbone = dict(
+    type='mmringmoe.RingMoE',
+    arch=dict(base='1b', num_collab_experts=1),
+    modalities=('opt', ),
+    moe_mode='sparse',
+    window_size=12,
+    pad_small_map=True,
+    out_indices=(0, 1, 2, 3),
+    drop_path_rate=0.2,
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ringmoe-1b_opt-ep.pth'))

@@ -1,0 +1,14 @@
+# RingMoE-opt-KS: 1B dense model merged by knowledge summing (Eq. 17).
+# Input: optical RGB. Downstream configs inherit this file and use
+# `model = dict(backbone={{_base_.backbone}})` (or a field-wise override).
+# `checkpoint` is the file written by tools/model_converters (see README).
+backbone = dict(
+    type='mmringmoe.RingMoE',
+    arch='1b',
+    modalities=('opt', ),
+    moe_mode='dense',
+    window_size=12,
+    pad_small_map=True,
+    out_indices=(0, 1, 2, 3),
+    drop_path_rate=0.2,
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ringmoe-1b_opt-ks.pth'))

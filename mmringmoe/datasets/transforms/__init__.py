@@ -1,0 +1,1 @@
+# Each submodule registers its classes on import; add one import line per module.
