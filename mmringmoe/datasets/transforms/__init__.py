@@ -1,1 +1,8 @@
 # Each submodule registers its classes on import; add one import line per module.
+from .raster_io import (MODALITY_CHANNELS, SAR_L1_CHANNEL_NAMES,  # noqa: F401
+                        LoadComplexSAR, LoadRSImageFromFile, read_raster,
+                        write_raster)
+from .sar import (SARAmplitudePhase, SARLogScale, SARPauliRGB,  # noqa: F401
+                  SARPower, pauli_rgb, sar_power)
+from .normalize import NormalizeRS, compute_band_stats  # noqa: F401
+from .geometric import RSRandomResizedCrop, RSResize, resize_bands  # noqa: F401

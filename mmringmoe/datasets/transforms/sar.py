@@ -1,0 +1,242 @@
+"""SAR-L1 (fully polarimetric, complex) transforms.
+
+Inputs are ``(H, W, 8)`` arrays from :class:`LoadComplexSAR`: HH, HV, VH, VV,
+each real then imaginary. All arithmetic runs in float64 so int16 raw values
+give exact powers (|x|^2 of int16 reaches 2^31, beyond float32's 24-bit
+mantissa only at the last digits).
+"""
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmringmoe.registry import TRANSFORMS
+
+_POL = dict(HH=0, HV=1, VH=2, VV=3)
+
+
+def as_complex(img: np.ndarray) -> np.ndarray:
+    """``(..., 8)`` real/imaginary channels (or ``(..., 4)`` complex) ->
+    ``(..., 4)`` complex128."""
+    if np.iscomplexobj(img):
+        return img.astype(np.complex128)
+    if img.shape[-1] % 2:
+        raise ValueError('SAR-L1 arrays need an even number of channels '
+                         f'(real/imaginary pairs), got shape {img.shape}.')
+    x = img.astype(np.float64)
+    return x[..., 0::2] + 1j * x[..., 1::2]
+
+
+def sar_power(img: np.ndarray) -> np.ndarray:
+    """Polarimetric power (span) |HH|^2 + |HV|^2 + |VH|^2 + |VV|^2, float64.
+
+    Works on the raw values: sum over channels of re^2 + im^2.
+    """
+    if np.iscomplexobj(img):
+        return (np.abs(img.astype(np.complex128))**2).sum(-1)
+    x = img.astype(np.float64)
+    return (x * x).sum(-1)
+
+
+def sar_amplitude_phase(img: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-polarisation amplitude |z| and phase arg(z) in radians."""
+    z = as_complex(img)
+    return np.abs(z), np.angle(z)
+
+
+def to_db(x: np.ndarray, amplitude: bool = False,
+          eps: float = 1e-10) -> np.ndarray:
+    """10 log10(power) or 20 log10(amplitude); ``eps`` keeps zeros finite."""
+    factor = 20.0 if amplitude else 10.0
+    return factor * np.log10(np.maximum(np.asarray(x, np.float64), 0) + eps)
+
+
+def _stretch(x: np.ndarray, percentiles: Sequence[float]) -> np.ndarray:
+    lo, hi = np.percentile(x, percentiles)
+    if hi <= lo:
+        hi = lo + 1e-6
+    return np.clip((x - lo) / (hi - lo), 0, 1)
+
+
+def pauli_rgb(img: np.ndarray,
+              percentiles: Sequence[float] = (2, 98),
+              db: bool = True) -> np.ndarray:
+    """Pauli RGB composite for display, uint8 ``(H, W, 3)``.
+
+    R = |HH - VV| / sqrt2 (double bounce), G = |HV + VH| / sqrt2 (volume),
+    B = |HH + VV| / sqrt2 (surface); each channel in dB (optional) and
+    stretched between the given percentiles.
+    """
+    z = as_complex(img)
+    hh, hv, vh, vv = (z[..., _POL[p]] for p in ('HH', 'HV', 'VH', 'VV'))
+    rgb = np.stack([np.abs(hh - vv), np.abs(hv + vh), np.abs(hh + vv)],
+                   -1) / np.sqrt(2)
+    if db:
+        rgb = to_db(rgb, amplitude=True)
+    out = np.stack([_stretch(rgb[..., c], percentiles) for c in range(3)], -1)
+    return (out * 255 + 0.5).astype(np.uint8)
+
+
+def power_display(img: np.ndarray,
+                  percentiles: Sequence[float] = (2, 98)) -> np.ndarray:
+    """Span in dB stretched to uint8 ``(H, W)`` for display."""
+    return (_stretch(to_db(sar_power(img)), percentiles) * 255 + 0.5).astype(
+        np.uint8)
+
+
+_SCALES = ('linear', 'db', 'log1p')
+
+
+def scale_power(power: np.ndarray, scale: str) -> np.ndarray:
+    if scale == 'linear':
+        return power
+    if scale == 'db':
+        return to_db(power)
+    if scale == 'log1p':
+        return np.log1p(power)
+    raise ValueError(f'Unknown power scale {scale!r}; expected one of {_SCALES}')
+
+
+@TRANSFORMS.register_module()
+class SARPower(BaseTransform):
+    """Physics-informed SAR-L1 target: the polarimetric power (Eq. 5).
+
+    Computed from the raw values in ``results[in_key]`` (put it after the
+    geometric augmentations and before any normalisation), written to
+    ``results[out_key]`` as float32 ``(H, W)``.
+
+    Args:
+        in_key (str): Source array. Defaults to ``'img'``.
+        out_key (str): Destination. Defaults to ``'gt_power'``.
+        scale (str): ``'linear'`` (the power itself), ``'db'``
+            (10 log10 power) or ``'log1p'``. Raw int16 powers span ~10 orders
+            of magnitude, which a squared-error loss cannot fit, hence the
+            log scales for training. Defaults to ``'linear'``.
+        mean (float, optional): Subtracted after scaling.
+        std (float, optional): Divided by after scaling.
+    """
+
+    def __init__(self,
+                 in_key: str = 'img',
+                 out_key: str = 'gt_power',
+                 scale: str = 'linear',
+                 mean: Optional[float] = None,
+                 std: Optional[float] = None):
+        if scale not in _SCALES:
+            raise ValueError(f'scale must be one of {_SCALES}, got {scale!r}')
+        self.in_key, self.out_key, self.scale = in_key, out_key, scale
+        self.mean, self.std = mean, std
+
+    def transform(self, results: dict) -> dict:
+        img = results[self.in_key]
+        if img.ndim != 3 or (img.shape[-1] != 8 and not np.iscomplexobj(img)):
+            raise ValueError(
+                f'SARPower on {results.get("img_path")!r}: expected an '
+                f'(H, W, 8) SAR-L1 array, got shape {img.shape}.')
+        target = scale_power(sar_power(img), self.scale)
+        if self.mean is not None:
+            target = target - self.mean
+        if self.std is not None:
+            target = target / self.std
+        results[self.out_key] = target.astype(np.float32)
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(in_key={self.in_key!r}, '
+                f'out_key={self.out_key!r}, scale={self.scale!r})')
+
+
+@TRANSFORMS.register_module()
+class SARAmplitudePhase(BaseTransform):
+    """Replace the 8 real/imaginary channels by amplitude and/or phase.
+
+    Args:
+        mode (str): ``'amplitude'`` (4 channels), ``'phase'`` (4 channels,
+            radians) or ``'amplitude_phase'`` (8 channels: every polarisation's
+            amplitude then phase). Defaults to ``'amplitude_phase'``.
+        key (str): Array to convert. Defaults to ``'img'``.
+    """
+
+    def __init__(self, mode: str = 'amplitude_phase', key: str = 'img'):
+        if mode not in ('amplitude', 'phase', 'amplitude_phase'):
+            raise ValueError(f'Unknown mode {mode!r}')
+        self.mode, self.key = mode, key
+
+    def transform(self, results: dict) -> dict:
+        amp, pha = sar_amplitude_phase(results[self.key])
+        if self.mode == 'amplitude':
+            out = amp
+        elif self.mode == 'phase':
+            out = pha
+        else:
+            out = np.stack([amp, pha], -1).reshape(*amp.shape[:-1], -1)
+        results[self.key] = out.astype(np.float32)
+        results['num_bands'] = out.shape[-1]
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(mode={self.mode!r})'
+
+
+@TRANSFORMS.register_module()
+class SARLogScale(BaseTransform):
+    """dB or log scaling of SAR amplitudes/intensities (any band count).
+
+    Args:
+        mode (str): ``'db_amplitude'`` (20 log10 |x|), ``'db_power'``
+            (10 log10 x) or ``'log1p'`` (ln(1 + |x|)). Defaults to
+            ``'db_amplitude'``.
+        key (str): Array to scale. Defaults to ``'img'``.
+        eps (float): Added before the log. Defaults to 1e-10.
+    """
+
+    def __init__(self, mode: str = 'db_amplitude', key: str = 'img',
+                 eps: float = 1e-10):
+        if mode not in ('db_amplitude', 'db_power', 'log1p'):
+            raise ValueError(f'Unknown mode {mode!r}')
+        self.mode, self.key, self.eps = mode, key, eps
+
+    def transform(self, results: dict) -> dict:
+        x = np.abs(np.asarray(results[self.key], np.float64))
+        if self.mode == 'log1p':
+            out = np.log1p(x)
+        else:
+            out = to_db(x, amplitude=self.mode == 'db_amplitude', eps=self.eps)
+        results[self.key] = out.astype(np.float32)
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(mode={self.mode!r})'
+
+
+@TRANSFORMS.register_module()
+class SARPauliRGB(BaseTransform):
+    """Pauli RGB composite (uint8) of a SAR-L1 array, for display.
+
+    Args:
+        in_key (str): SAR-L1 array. Defaults to ``'img'``.
+        out_key (str): Destination; ``'img'`` replaces the input. Defaults to
+            ``'pauli_rgb'``.
+        percentiles (tuple): Display stretch. Defaults to (2, 98).
+    """
+
+    def __init__(self, in_key: str = 'img', out_key: str = 'pauli_rgb',
+                 percentiles: Sequence[float] = (2, 98)):
+        self.in_key, self.out_key = in_key, out_key
+        self.percentiles = tuple(percentiles)
+
+    def transform(self, results: dict) -> dict:
+        results[self.out_key] = pauli_rgb(results[self.in_key],
+                                          self.percentiles)
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(in_key={self.in_key!r}, '
+                f'out_key={self.out_key!r})')
+
+
+__all__ = [
+    'as_complex', 'sar_power', 'sar_amplitude_phase', 'to_db', 'pauli_rgb',
+    'power_display', 'scale_power', 'SARPower', 'SARAmplitudePhase',
+    'SARLogScale', 'SARPauliRGB'
+]

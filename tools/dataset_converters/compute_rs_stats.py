@@ -1,0 +1,73 @@
+"""Per-band mean/std of every raster in a folder, for ``NormalizeRS``.
+
+    python tools/dataset_converters/compute_rs_stats.py FOLDER [--out stats.json]
+
+If FOLDER has modality sub-folders (``opt``, ``ms``, ``sar_l1``, ``sar_l2``),
+statistics are computed per modality; otherwise for FOLDER as a whole (name it
+with ``--modality``). SAR-L1 folders also get the mean/std of the power in dB
+(the pretraining target scale). The JSON goes to ``FOLDER/rs_stats.json``
+unless ``--out`` says otherwise; an existing file is not replaced without
+``--force``.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+from mmringmoe.datasets.transforms.normalize import (compute_band_stats,
+                                                     list_rasters)
+from mmringmoe.datasets.transforms.raster_io import (MODALITY_CHANNELS,
+                                                     LoadComplexSAR)
+
+
+def _sar_l1_loader(path):
+    return LoadComplexSAR()(dict(img_path=path))['img']
+
+
+def folder_stats(folder, modality=None):
+    files = list_rasters(folder)
+    if not files:
+        raise FileNotFoundError(
+            f'No raster files (.tif/.png/.jpg/.npy) in {folder!r}'
+            + (f' (modality {modality!r})' if modality else ''))
+    if modality == 'sar_l1':
+        return compute_band_stats(files, _sar_l1_loader, with_power=True)
+    return compute_band_stats(files)
+
+
+def compute_stats(folder, modality=None):
+    subdirs = [m for m in MODALITY_CHANNELS if osp.isdir(osp.join(folder, m))]
+    if subdirs and modality is None:
+        return {m: folder_stats(osp.join(folder, m), m) for m in subdirs}
+    name = modality or osp.basename(osp.normpath(folder))
+    return {name: folder_stats(folder, modality)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('folder')
+    parser.add_argument('--modality', choices=sorted(MODALITY_CHANNELS))
+    parser.add_argument('--out', help='JSON file (default FOLDER/rs_stats.json)')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing output file')
+    args = parser.parse_args(argv)
+    if not osp.isdir(args.folder):
+        parser.error(f'not a folder: {args.folder!r}')
+    stats = compute_stats(args.folder, args.modality)
+    out = args.out or osp.join(args.folder, 'rs_stats.json')
+    if osp.exists(out) and not args.force:
+        print(f'{out} exists; use --force to replace it', file=sys.stderr)
+        print(json.dumps(stats, indent=2))
+        return stats
+    with open(out, 'w') as f:
+        json.dump(stats, f, indent=2)
+    for name, st in stats.items():
+        print(f'{name}: {st["num_files"]} files, {st["num_bands"]} bands, '
+              f'mean {[round(v, 3) for v in st["mean"]]}, '
+              f'std {[round(v, 3) for v in st["std"]]}')
+    print(f'wrote {out}')
+    return stats
+
+
+if __name__ == '__main__':
+    main()
