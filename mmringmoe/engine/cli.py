@@ -1,0 +1,143 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: config loading, the
+toolbox scope, input checks, one-line errors and cleanup after a run."""
+import difflib
+import importlib
+import os.path as osp
+import sys
+
+from mmengine.config import Config, ConfigDict
+
+TOOLBOX_SCOPES = ('mmpretrain', 'mmseg', 'mmdet', 'mmrotate')
+CHECKPOINT_HOOK = 'mmringmoe.WeightsOnlyCheckpointHook'
+
+
+class UserError(Exception):
+    """Bad input from the command line or the config: reported in one line."""
+
+
+def load_config(path, cfg_options=None):
+    if not osp.isfile(path):
+        raise UserError(f'config file {path} does not exist')
+    try:
+        cfg = Config.fromfile(path)
+    except (SyntaxError, ImportError, KeyError, FileNotFoundError) as e:
+        raise UserError(f'cannot read config {path}: {_one_line(e)}') from e
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def import_scope(cfg):
+    """Register the modules of the config's toolbox and of mmringmoe.
+
+    mmrotate's registries have no ``locations``, so the toolboxes are imported
+    through their ``register_all_modules`` rather than left to lazy import.
+    """
+    scope = cfg.get('default_scope', None) or 'mmengine'
+    importlib.import_module('mmringmoe')
+    if scope in TOOLBOX_SCOPES:
+        utils = importlib.import_module(f'{scope}.utils')
+        utils.register_all_modules(init_default_scope=False)
+    elif scope not in ('mmringmoe', 'mmengine'):
+        try:
+            importlib.import_module(scope)
+        except ImportError as e:
+            raise UserError(f'default_scope {scope!r} names no importable '
+                            f'package: {_one_line(e)}') from e
+    return scope
+
+
+def check_mmringmoe_types(cfg):
+    """Fail early, in one line, on a ``type='mmringmoe.X'`` nobody registered."""
+    from mmringmoe import registry
+    known = set()
+    for value in vars(registry).values():
+        if hasattr(value, 'module_dict') and value.scope == 'mmringmoe':
+            known.update(value.module_dict)
+    for where, name in _types(cfg._cfg_dict, ''):
+        if isinstance(name, str) and name.startswith('mmringmoe.'):
+            short = name.split('.', 1)[1]
+            if short not in known:
+                near = difflib.get_close_matches(short, sorted(known), n=1)
+                hint = f" (did you mean 'mmringmoe.{near[0]}'?)" if near else ''
+                raise UserError(
+                    f"unknown type '{name}' at {where} in {cfg.filename}: "
+                    f'no such class is registered in the mmringmoe scope{hint}')
+
+
+def _types(node, where):
+    if isinstance(node, dict):
+        if 'type' in node:
+            yield (f'{where}.type' if where else 'type'), node['type']
+        for k, v in node.items():
+            yield from _types(v, f'{where}.{k}' if where else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _types(v, f'{where}[{i}]')
+
+
+def add_checkpoint_hook(cfg):
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    names = {h.get('type') for h in hooks if isinstance(h, dict)}
+    if not names & {CHECKPOINT_HOOK, 'WeightsOnlyCheckpointHook'}:
+        hooks.append(ConfigDict(type=CHECKPOINT_HOOK))
+    cfg.custom_hooks = hooks
+
+
+def build_runner(cfg):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def release(runner):
+    """Close what a finished run keeps open, so that runs in one process
+    (tests, notebooks) do not share log files or visualizer backends."""
+    if runner is None:
+        return
+    from mmengine.logging import MMLogger, MessageHub
+    from mmengine.registry import DefaultScope
+    from mmengine.visualization import Visualizer
+    try:
+        runner.visualizer.close()
+    except Exception:  # noqa: BLE001 - closing is best effort
+        pass
+    logger = runner.logger
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)
+    name = runner.experiment_name
+    for manager in (MMLogger, MessageHub, Visualizer, DefaultScope):
+        manager._instance_dict.pop(name, None)
+    # The visualizer instance is named after the experiment too, but may have
+    # been given its own name in the config.
+    Visualizer._instance_dict.pop(getattr(runner.visualizer, 'instance_name',
+                                          None), None)
+
+
+def _one_line(err):
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args \
+        else str(err)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def run_cli(fn, args):
+    """Run ``fn(args)``; bad input ends with ``error: ...`` and exit code 1."""
+    from mmringmoe.engine.checkpoint import CheckpointError
+    try:
+        return fn(args)
+    except (UserError, CheckpointError, FileNotFoundError) as e:
+        _fail(_one_line(e))
+    except KeyError as e:
+        message = _one_line(e)
+        if 'registry' in message or 'is not in the' in message:
+            _fail(message)
+        raise
+
+
+def _fail(message):
+    print(f'error: {message}', file=sys.stderr)
+    raise SystemExit(1)

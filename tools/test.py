@@ -1,0 +1,96 @@
+"""Evaluate a checkpoint with a config of mmringmoe or of any OpenMMLab 2.0
+toolbox.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+                                           [--cfg-options k=v ...] [--launcher pytorch]
+
+``main`` returns the metrics dict. Bad input ends with one ``error: ...`` line
+and exit code 1.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+if __package__ in (None, ''):  # run as a script from a source checkout
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--show-dir',
+                        help='save painted predictions into this folder')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value in xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _show(cfg, scope, show_dir):
+    hooks = cfg.get('default_hooks', None) or {}
+    hook = hooks.get('visualization', None)
+    if hook is None:
+        from mmringmoe.engine.cli import UserError
+        raise UserError('--show-dir: the config has no '
+                        'default_hooks.visualization hook')
+    if scope == 'mmpretrain':
+        hook.update(enable=True, out_dir=show_dir)
+    elif scope == 'mmseg':
+        hook.draw = True
+        cfg.visualizer.save_dir = show_dir
+    else:  # mmdet, mmrotate and ours follow mmdet's DetVisualizationHook
+        hook.draw = True
+        hook.test_out_dir = show_dir
+
+
+def build_config(args):
+    from mmringmoe.engine import cli
+    from mmringmoe.engine.checkpoint import check_is_checkpoint
+    cfg = cli.load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if '://' not in args.checkpoint:
+        check_is_checkpoint(args.checkpoint)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    return cfg
+
+
+def test(args):
+    """Evaluate; returns the metrics dict. Raises instead of printing."""
+    from mmringmoe.engine import cli
+    cfg = build_config(args)
+    scope = cli.import_scope(cfg)
+    if args.show_dir:
+        _show(cfg, scope, args.show_dir)
+    cli.check_mmringmoe_types(cfg)
+    runner = None
+    try:
+        runner = cli.build_runner(cfg)
+        return runner.test()
+    finally:
+        cli.release(runner)
+
+
+def main(argv=None):
+    from mmringmoe.engine.cli import run_cli
+    return run_cli(test, parse_args(argv))
+
+
+if __name__ == '__main__':
+    main()
