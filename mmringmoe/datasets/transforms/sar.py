@@ -114,6 +114,10 @@ class SARPower(BaseTransform):
             log scales for training. Defaults to ``'linear'``.
         mean (float, optional): Subtracted after scaling.
         std (float, optional): Divided by after scaling.
+        stats_file (str, optional): Statistics JSON of
+            ``compute_rs_stats.py``; with ``scale='db'`` and no ``mean``/
+            ``std``, its ``sar_l1.power_db_mean/std`` are used (read at the
+            first sample, so the file may be written with the data).
     """
 
     def __init__(self,
@@ -121,11 +125,26 @@ class SARPower(BaseTransform):
                  out_key: str = 'gt_power',
                  scale: str = 'linear',
                  mean: Optional[float] = None,
-                 std: Optional[float] = None):
+                 std: Optional[float] = None,
+                 stats_file: Optional[str] = None):
         if scale not in _SCALES:
             raise ValueError(f'scale must be one of {_SCALES}, got {scale!r}')
         self.in_key, self.out_key, self.scale = in_key, out_key, scale
         self.mean, self.std = mean, std
+        self.stats_file = stats_file
+
+    def _load_stats(self):
+        import json
+        with open(self.stats_file) as f:
+            st = json.load(f).get('sar_l1', {})
+        if 'power_db_mean' not in st:
+            raise ValueError(f'{self.stats_file!r} has no sar_l1 power_db '
+                             'statistics; rerun compute_rs_stats.py')
+        if self.scale != 'db':
+            raise ValueError("SARPower: stats_file statistics are in dB; use "
+                             "scale='db'")
+        self.mean, self.std = st['power_db_mean'], st['power_db_std']
+        self.stats_file = None
 
     def transform(self, results: dict) -> dict:
         img = results[self.in_key]
@@ -133,6 +152,8 @@ class SARPower(BaseTransform):
             raise ValueError(
                 f'SARPower on {results.get("img_path")!r}: expected an '
                 f'(H, W, 8) SAR-L1 array, got shape {img.shape}.')
+        if self.stats_file is not None and self.mean is None:
+            self._load_stats()
         target = scale_power(sar_power(img), self.scale)
         if self.mean is not None:
             target = target - self.mean
