@@ -1,1 +1,2 @@
 # Each submodule registers its classes on import; add one import line per module.
+from .rs_seg_metric import RSSegMetric, SceneOA  # noqa: F401

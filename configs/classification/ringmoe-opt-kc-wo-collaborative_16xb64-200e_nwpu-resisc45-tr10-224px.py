@@ -1,0 +1,10 @@
+# Tab. 6 (row without the collaborative experts): NWPU-RESISC45 (TR=10%), OA 94.15.
+# RingMoE pretrained with expert_types lacking 'collaborative', then merged by KC like
+# the full model: the merged backbone has exactly the layout of RingMoE-Opt-KC,
+# only the checkpoint differs. Head, data and schedule as the full-model config.
+_base_ = ['./ringmoe-opt-kc_16xb64-200e_nwpu-resisc45-tr10-224px.py']
+model = dict(
+    backbone=dict(
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/ringmoe-1b_opt-kc_wo-collaborative.pth')))

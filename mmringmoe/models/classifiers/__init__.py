@@ -1,0 +1,3 @@
+from .ringmoe_classifier import RingMoEImageClassifier  # noqa: F401
+
+__all__ = ['RingMoEImageClassifier']
