@@ -79,6 +79,7 @@ def test(args):
     if args.show_dir:
         _show(cfg, scope, args.show_dir)
     cli.check_mmringmoe_types(cfg)
+    cli.scope_prefixed_types(cfg)
     runner = None
     try:
         runner = cli.build_runner(cfg)

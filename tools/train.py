@@ -85,6 +85,7 @@ def train(args):
     cfg = build_config(args)
     cli.import_scope(cfg)
     cli.check_mmringmoe_types(cfg)
+    cli.scope_prefixed_types(cfg)
     runner = None
     try:
         runner = cli.build_runner(cfg)

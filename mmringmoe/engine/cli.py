@@ -35,16 +35,52 @@ def import_scope(cfg):
     """
     scope = cfg.get('default_scope', None) or 'mmengine'
     importlib.import_module('mmringmoe')
-    if scope in TOOLBOX_SCOPES:
-        utils = importlib.import_module(f'{scope}.utils')
-        utils.register_all_modules(init_default_scope=False)
-    elif scope not in ('mmringmoe', 'mmengine'):
+    # toolboxes named by prefix (type='mmdet.X') are registered too
+    prefixes = {name.split('.', 1)[0] for _, name in _types(cfg._cfg_dict, '')
+                if isinstance(name, str) and '.' in name}
+    for toolbox in TOOLBOX_SCOPES:
+        if toolbox == scope or toolbox in prefixes:
+            utils = importlib.import_module(f'{toolbox}.utils')
+            utils.register_all_modules(init_default_scope=False)
+    if scope not in TOOLBOX_SCOPES + ('mmringmoe', 'mmengine'):
         try:
             importlib.import_module(scope)
         except ImportError as e:
             raise UserError(f'default_scope {scope!r} names no importable '
                             f'package: {_one_line(e)}') from e
     return scope
+
+
+def scope_prefixed_types(cfg):
+    """In an ``mmringmoe``-scoped config, build ``type='mmseg.X'`` (and the
+    other toolboxes) under that toolbox's scope.
+
+    mmengine resolves a prefixed type, but the toolbox class then builds its
+    own unprefixed parts (a head's ``CrossEntropyLoss``) in the *default*
+    scope, where they do not exist. ``_scope_`` is mmengine's own way to
+    switch the scope for one build and everything built inside it. Toolbox
+    configs are left alone: there the toolbox classes already run in their
+    scope, and mmrotate's ``type='mmdet.X'`` relies on that.
+    """
+    if cfg.get('default_scope', None) != 'mmringmoe':
+        return
+    scopes = TOOLBOX_SCOPES + ('mmringmoe', )
+
+    def visit(node, current):
+        if isinstance(node, dict):
+            kind = node.get('type')
+            if isinstance(kind, str) and '.' in kind:
+                prefix = kind.split('.', 1)[0]
+                if prefix in scopes and prefix != current:
+                    node.setdefault('_scope_', prefix)
+                    current = node['_scope_']
+            for value in node.values():
+                visit(value, current)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value, current)
+
+    visit(cfg._cfg_dict, 'mmringmoe')
 
 
 def check_mmringmoe_types(cfg):
