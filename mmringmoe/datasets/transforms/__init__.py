@@ -6,3 +6,4 @@ from .sar import (SARAmplitudePhase, SARLogScale, SARPauliRGB,  # noqa: F401
                   SARPower, pauli_rgb, sar_power)
 from .normalize import NormalizeRS, compute_band_stats  # noqa: F401
 from .geometric import RSRandomResizedCrop, RSResize, resize_bands  # noqa: F401
+from . import bitemporal  # noqa: F401  (issue 8: change detection pairs)

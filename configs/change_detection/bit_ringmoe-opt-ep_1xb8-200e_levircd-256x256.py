@@ -1,0 +1,3 @@
+# BIT with RingMoE-Opt-EP on levircd (paper Tab. A16), 256 x 256 slices, 200 epochs.
+_base_ = ['./_base_/bit_levircd-256x256.py', '../_base_/backbones/ringmoe-opt-ep.py']
+model = dict(backbone={{_base_.backbone}})

@@ -1,0 +1,1 @@
+from .change_detection import *  # noqa: F401,F403
