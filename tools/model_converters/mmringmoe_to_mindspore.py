@@ -1,0 +1,48 @@
+"""Write a converted RingMoE checkpoint back in the official MindSpore layout.
+
+    python tools/model_converters/mmringmoe_to_mindspore.py IN.pth OUT.ckpt [--force]
+
+IN must come from ``mindspore_to_mmringmoe.py`` (possibly fine-tuned since,
+same architecture): its ``meta`` records the official names, order, types and
+what the mmringmoe layout does not hold (the unused 3-channel
+``encoder.patch_embed``, the unfolded SAR-L2 kernels). The constants
+(relative position indices, shifted-window masks) are regenerated. A
+round trip reproduces every model tensor of the original ``.ckpt`` bit for
+bit; optimizer state is not carried. Loads with ``mindspore.load_checkpoint``.
+"""
+import argparse
+import os.path as osp
+import sys
+
+if __package__ in (None, ''):
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('input', help='checkpoint written by mindspore_to_mmringmoe.py')
+    p.add_argument('output', help='MindSpore .ckpt to write')
+    p.add_argument('--force', action='store_true', help='overwrite OUT if it exists')
+    args = p.parse_args(argv)
+    import torch
+    from mmringmoe.models.converters import (ConversionError, to_official,
+                                             write_mindspore_ckpt)
+    if not osp.isfile(args.input):
+        print(f'error: checkpoint not found: {args.input}', file=sys.stderr)
+        return 1
+    if osp.abspath(args.output) == osp.abspath(args.input):
+        print('error: OUT is the input file', file=sys.stderr)
+        return 1
+    ckpt = torch.load(args.input, map_location='cpu', weights_only=True)
+    try:
+        params = to_official(ckpt)
+        write_mindspore_ckpt(args.output, params, overwrite=args.force)
+    except (ConversionError, FileExistsError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    print(f'wrote {args.output} ({len(params)} parameters)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
