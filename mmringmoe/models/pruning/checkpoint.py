@@ -1,0 +1,260 @@
+"""Reading, describing and writing RingMoE backbone checkpoints.
+
+Every converter in ``tools/model_converters`` goes through these functions so
+that they agree on one file format::
+
+    {'meta': {'arch': {...}, 'modalities': [...], 'moe_mode': ...,
+              'num_collab_experts': int | [per block], 'in_channels': {...},
+              'window_size': int, ...},
+     'state_dict': <RingMoE backbone state dict, no prefix>}
+
+The architecture is read back from the tensor shapes rather than trusted from
+``meta``: a pruned checkpoint has per-block expert counts that only its tensors
+know for sure, and MIM checkpoints written by mmengine carry no such meta.
+All functions work on meta tensors too, so a 14.7B model can be described,
+pruned and merged without allocating its weights.
+"""
+import os
+import os.path as osp
+import re
+from collections import OrderedDict
+
+import torch
+
+BLOCK_RE = re.compile(r'^(stages\.(\d+)\.blocks\.(\d+))\.')
+PREFIXES = ('backbone.', 'module.backbone.', 'module.')
+
+
+def load_checkpoint(path, trust=False):
+    """Load ``path`` and return ``(meta, state_dict)`` of the backbone.
+
+    Accepts our converters' files, bare state dicts, mmengine checkpoints with
+    a ``state_dict`` key and whole-model (e.g. SimMIM) state dicts whose
+    backbone keys start with ``backbone.`` (the rest, e.g. the decoders, is
+    dropped). ``trust=True`` allows full unpickling, which mmengine runner
+    checkpoints need (they pickle their message hub); only use it for files you
+    wrote yourself.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=not trust)
+    except Exception as e:  # the unpickler raises several types
+        if trust:
+            raise
+        raise ValueError(
+            f'{path} cannot be read with torch.load(weights_only=True) ({e}). '
+            'mmengine runner checkpoints pickle their training state; if you '
+            'wrote this file yourself, pass --trust-checkpoint') from e
+    meta = {}
+    if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
+        meta = dict(ckpt.get('meta') or {})
+        state_dict = ckpt['state_dict']
+    elif isinstance(ckpt, dict) and isinstance(ckpt.get('model'), dict):
+        state_dict = ckpt['model']
+    elif isinstance(ckpt, dict):
+        state_dict = ckpt
+    else:
+        raise ValueError(f'{path}: expected a dict checkpoint, '
+                         f'got {type(ckpt).__name__}')
+    state_dict = strip_prefix(state_dict)
+    if not any(k.startswith('patch_embed.') for k in state_dict):
+        raise ValueError(
+            f'{path} does not hold a RingMoE backbone: no '
+            '"patch_embed.<modality>." keys (after stripping "backbone.")')
+    return meta, state_dict
+
+
+def strip_prefix(state_dict):
+    """Keep the backbone part of a whole-model state dict, without prefix."""
+    for prefix in PREFIXES:
+        if any(k.startswith(prefix) for k in state_dict):
+            return OrderedDict((k[len(prefix):], v)
+                               for k, v in state_dict.items()
+                               if k.startswith(prefix))
+    return OrderedDict(state_dict)
+
+
+def check_output_path(out, inputs, force=False):
+    """Refuse to overwrite an input, and an existing file unless forced."""
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    for path in inputs:
+        if path is None:
+            continue
+        same = osp.abspath(out) == osp.abspath(path) or (
+            osp.exists(out) and osp.exists(path) and osp.samefile(out, path))
+        if same:
+            raise ValueError(f'output path {out} is the input file {path}; '
+                             'write the converted model to a new file')
+    if osp.exists(out) and not force:
+        raise FileExistsError(
+            f'{out} exists; pass --force to overwrite it')
+
+
+def save_checkpoint(out, meta, state_dict):
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    torch.save({'meta': meta, 'state_dict': state_dict}, out)
+
+
+def count_params(state_dict):
+    """Number of parameters (buffers excluded) in a RingMoE state dict."""
+    return sum(v.numel() for k, v in state_dict.items() if not is_buffer(k))
+
+
+def is_buffer(key):
+    return key.endswith(('relative_position_index', 'relative_coords_table'))
+
+
+def format_count(n):
+    if n >= 1e9:
+        return f'{n / 1e9:.2f}B'
+    if n >= 1e6:
+        return f'{n / 1e6:.2f}M'
+    return f'{n / 1e3:.1f}K' if n >= 1e3 else str(n)
+
+
+def block_names(state_dict):
+    """Block prefixes ``stages.i.blocks.j`` in model order."""
+    found = set()
+    for k in state_dict:
+        m = BLOCK_RE.match(k)
+        if m:
+            found.add((int(m.group(2)), int(m.group(3)), m.group(1)))
+    return [name for _, _, name in sorted(found)]
+
+
+def modalities_of(state_dict):
+    mods = []
+    for k in state_dict:
+        m = re.match(r'^patch_embed\.([^.]+)\.projection\.weight$', k)
+        if m and m.group(1) not in mods:
+            mods.append(m.group(1))
+    return mods
+
+
+def is_sparse(state_dict):
+    return any('.ffn.collab_experts.' in k or '.ffn.shared_expert.' in k
+               or '.ffn.specialized_experts.' in k for k in state_dict)
+
+
+def _hidden_and_width(state_dict, block):
+    for key in ('ffn.layers.0.0.weight', 'ffn.shared_expert.layers.0.0.weight'):
+        if f'{block}.{key}' in state_dict:
+            return tuple(state_dict[f'{block}.{key}'].shape)
+    w1 = state_dict.get(f'{block}.ffn.collab_experts.w1')
+    if w1 is None:
+        w1 = next(v for k, v in state_dict.items()
+                  if k.startswith(f'{block}.ffn.specialized_experts.')
+                  and k.endswith('.w1'))
+    return w1.shape[2], w1.shape[1]
+
+
+def _uniform(values):
+    return values[0] if len(set(values)) == 1 else list(values)
+
+
+def describe(state_dict, meta=None):
+    """Architecture and construction arguments read from a state dict.
+
+    Returns the meta dict our converters write. ``meta['arch']`` is a full
+    ``RingMoE`` arch dict, so ``RingMoE(**backbone_kwargs(meta))`` rebuilds
+    the model the state dict belongs to. Entries of ``meta`` that cannot be
+    read from shapes (e.g. provenance notes) are kept.
+    """
+    meta = dict(meta or {})
+    mods = modalities_of(state_dict)
+    blocks = block_names(state_dict)
+    if not mods or not blocks:
+        raise ValueError('not a RingMoE state dict: missing patch embeddings '
+                         'or stages.<i>.blocks.<j> keys')
+    first = mods[0]
+    embed_dims = state_dict[f'patch_embed.{first}.projection.weight'].shape[0]
+    depths, num_heads = [], []
+    for name in blocks:
+        stage = int(name.split('.')[1])
+        while len(depths) <= stage:
+            depths.append(0)
+            num_heads.append(
+                state_dict[f'stages.{len(depths) - 1}.blocks.0.attn.w_msa.'
+                           'logit_scale'].shape[0])
+        depths[stage] += 1
+    hidden, width = _hidden_and_width(state_dict, blocks[0])
+    extra = [int(n.split('.')[3]) + 1 for n in blocks
+             if f'{n}.norm3.weight' in state_dict]
+    sparse = is_sparse(state_dict)
+    arch = dict(
+        embed_dims=int(embed_dims),
+        depths=depths,
+        num_heads=[int(h) for h in num_heads],
+        mlp_ratio=float(hidden) / float(width),
+        extra_norm_every_n_blocks=min(extra) if extra else 0)
+    expert_types = []
+    if sparse:
+        n_spec, n_collab = [], []
+        for name in blocks:
+            p = f'{name}.ffn.'
+            n_collab.append(int(state_dict[p + 'collab_experts.w1'].shape[0])
+                            if p + 'collab_experts.w1' in state_dict else 0)
+            spec = [v.shape[0] for k, v in state_dict.items()
+                    if k.startswith(p + 'specialized_experts.')
+                    and k.endswith('.w1')]
+            n_spec.append(int(spec[0]) if spec else 0)
+        arch['num_specialized_experts'] = _uniform(n_spec)
+        arch['num_collab_experts'] = _uniform(n_collab)
+        p = f'{blocks[0]}.ffn.'
+        for etype, key in (('specialized', 'specialized_experts.'),
+                           ('collaborative', 'collab_experts.'),
+                           ('shared', 'shared_expert.')):
+            if any(k.startswith(p + key) for k in state_dict):
+                expert_types.append(etype)
+    table = state_dict.get(
+        f'{blocks[0]}.attn.w_msa.relative_coords_table')
+    meta.update(
+        arch=arch,
+        modalities=mods,
+        moe_mode='sparse' if sparse else 'dense',
+        in_channels={
+            m: int(state_dict[f'patch_embed.{m}.projection.weight'].shape[1])
+            for m in mods
+        },
+        use_mask_token='mask_token' in state_dict,
+        out_indices=[i for i in range(len(depths))
+                     if f'norm{i}.weight' in state_dict],
+        blocks=blocks,
+    )
+    if sparse:
+        meta['num_collab_experts'] = arch['num_collab_experts']
+        meta['num_specialized_experts'] = arch['num_specialized_experts']
+        meta['expert_types'] = expert_types
+    else:
+        meta.pop('num_collab_experts', None)
+        meta.pop('num_specialized_experts', None)
+        meta.pop('expert_types', None)
+    if table is not None:
+        meta['window_size'] = (int(table.shape[1]) + 1) // 2
+    return meta
+
+
+def backbone_kwargs(meta):
+    """``RingMoE`` constructor arguments for a converted checkpoint."""
+    kwargs = dict(
+        arch=dict(meta['arch']),
+        modalities=tuple(meta['modalities']),
+        moe_mode=meta['moe_mode'],
+        in_channels=dict(meta['in_channels']),
+        out_indices=tuple(meta.get('out_indices') or (0, 1, 2, 3)),
+        use_mask_token=bool(meta.get('use_mask_token', False)))
+    if meta.get('window_size'):
+        kwargs['window_size'] = meta['window_size']
+    if meta['moe_mode'] == 'sparse' and meta.get('expert_types'):
+        kwargs['expert_types'] = tuple(meta['expert_types'])
+    return kwargs
+
+
+def print_counts(before, after, what=''):
+    nb, na = count_params(before), count_params(after)
+    print(f'parameters before: {nb:,} ({format_count(nb)})')
+    print(f'parameters after:  {na:,} ({format_count(na)})'
+          + (f'  [{what}]' if what else ''))
+    return nb, na

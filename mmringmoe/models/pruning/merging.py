@@ -1,0 +1,130 @@
+"""Dense expert integration: KS, KA, KC (paper Eq. 17-20, Appendix B.4.2).
+
+Each RMoE layer becomes one FFN with the names of a dense RingMoE (and of
+mmpretrain's Swin V2): ``ffn.layers.0.0`` (C -> H) and ``ffn.layers.1``
+(H -> C), in ``nn.Linear``'s (out, in) layout, while experts are stored in
+the ``x @ w`` layout (``w1``: (N, C, H)).
+
+- KS: W = sum of all kept experts' weights (specialized of the kept
+  modalities, collaborative, shared), same for the biases.
+- KA: the mean of the same set, biases averaged too.
+- KC: every specialized and collaborative weight matrix is replaced by its
+  rank-K truncated SVD with K = C // N for its expert type (C the block width,
+  N the number of experts of that type in the layer), so the concatenated
+  factors of Eq. 19 have rank <= C; then W = M^S + M^C + W_shared (Eq. 20).
+  The paper says nothing about biases; we sum them as KS does, so KC with
+  full rank K is exactly KS (biases and all).
+
+With more than one modality kept, the specialized experts of all of them
+form one expert type (N = N_S * number of modalities). All functions work
+on meta tensors (shapes only; no SVD is run).
+"""
+from collections import OrderedDict
+
+import torch
+
+from .checkpoint import describe, is_sparse
+
+METHODS = ('ks', 'ka', 'kc')
+
+
+def truncate(w, rank, dtype=torch.float64):
+    """Rank-``rank`` truncated SVD of a matrix (Eq. 18), in ``w``'s dtype."""
+    if w.is_meta or rank >= min(w.shape):
+        return w.clone() if not w.is_meta else torch.empty_like(w)
+    u, s, vh = torch.linalg.svd(w.to(dtype), full_matrices=False)
+    return ((u[:, :rank] * s[:rank]) @ vh[:rank]).to(w.dtype)
+
+
+def kc_rank(width, num_experts):
+    return max(1, width // max(1, num_experts))
+
+
+def _experts(state_dict, prefix, modalities):
+    """Lists of (w1, b1, w2, b2) in x @ w layout per expert type."""
+    groups = {}
+    spec = []
+    for m in modalities:
+        p = f'{prefix}specialized_experts.{m}.'
+        if p + 'w1' in state_dict:
+            spec.extend(zip(*(state_dict[p + n].unbind(0)
+                              for n in ('w1', 'b1', 'w2', 'b2'))))
+    if spec:
+        groups['specialized'] = spec
+    p = f'{prefix}collab_experts.'
+    if p + 'w1' in state_dict:
+        groups['collaborative'] = list(
+            zip(*(state_dict[p + n].unbind(0)
+                  for n in ('w1', 'b1', 'w2', 'b2'))))
+    p = f'{prefix}shared_expert.layers.'
+    if p + '0.0.weight' in state_dict:
+        groups['shared'] = [(state_dict[p + '0.0.weight'].t(),
+                             state_dict[p + '0.0.bias'],
+                             state_dict[p + '1.weight'].t(),
+                             state_dict[p + '1.bias'])]
+    return groups
+
+
+def merge_layer(groups, method, width, full_rank=False, dtype=torch.float64):
+    """Merged (w1, b1, w2, b2) in x @ w layout for one RMoE layer."""
+    if method not in METHODS:
+        raise ValueError(f'unknown merge method {method!r}; use {METHODS}')
+    acc = None
+    count = 0
+    for etype, experts in groups.items():
+        rank = kc_rank(width, len(experts))
+        for w1, b1, w2, b2 in experts:
+            if method == 'kc' and etype != 'shared' and not full_rank:
+                w1, w2 = truncate(w1, rank, dtype), truncate(w2, rank, dtype)
+            if acc is None:
+                acc = [t.clone() for t in (w1, b1, w2, b2)]
+            else:
+                for a, t in zip(acc, (w1, b1, w2, b2)):
+                    a.add_(t)
+            count += 1
+    if acc is None:
+        raise ValueError('RMoE layer without experts')
+    if method == 'ka':
+        acc = [a / count for a in acc]
+    return acc
+
+
+def merge_experts(state_dict, method, modalities=None, meta=None,
+                  full_rank=False, dtype=torch.float64):
+    """Dense RingMoE state dict (``moe_mode='dense'``) from a sparse one.
+
+    Routers are dropped. ``modalities`` (default: all in the checkpoint)
+    chooses whose specialized experts are merged and whose patch embeddings
+    are kept. Returns ``(meta, state_dict)``.
+    """
+    if not is_sparse(state_dict):
+        raise ValueError('merging needs a sparse RingMoE checkpoint '
+                         "(moe_mode='sparse'); this one is already dense")
+    meta = describe(state_dict, meta)
+    if modalities:
+        from .decompose import extract_modalities
+        meta, state_dict = extract_modalities(state_dict, modalities, meta)
+    modalities = list(meta['modalities'])
+    out = OrderedDict()
+    done = set()
+    for k, v in state_dict.items():
+        if '.ffn.' not in k:
+            out[k] = v
+            continue
+        block = k.split('.ffn.')[0]
+        if block in done:
+            continue
+        done.add(block)
+        prefix = f'{block}.ffn.'
+        groups = _experts(state_dict, prefix, modalities)
+        width = next(iter(groups.values()))[0][0].shape[0]
+        w1, b1, w2, b2 = merge_layer(groups, method, width, full_rank, dtype)
+        out[prefix + 'layers.0.0.weight'] = w1.t().contiguous()
+        out[prefix + 'layers.0.0.bias'] = b1
+        out[prefix + 'layers.1.weight'] = w2.t().contiguous()
+        out[prefix + 'layers.1.bias'] = b2
+    new_meta = describe(out, meta)
+    new_meta['merge'] = dict(method=method, modalities=modalities,
+                             full_rank=bool(full_rank),
+                             kc_bias='sum' if method == 'kc' else None)
+    return new_meta, out
