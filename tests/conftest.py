@@ -6,6 +6,14 @@ import sys
 if os.environ.get('MMRINGMOE_TEST_GPU', '0') != '1':
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
 
+# One intra-op thread: on a busy 2-core machine torch's thread pool makes a tiny
+# RingMoE step 30x slower than a single thread. MMRINGMOE_TEST_THREADS overrides.
+_THREADS = os.environ.get('MMRINGMOE_TEST_THREADS', '1')
+os.environ.setdefault('OMP_NUM_THREADS', _THREADS)
+import torch  # noqa: E402
+
+torch.set_num_threads(int(_THREADS))
+
 _TESTS = osp.dirname(osp.abspath(__file__))
 for _path in (osp.dirname(_TESTS), _TESTS):  # `tests.helpers` and `helpers`
     if _path not in sys.path:
