@@ -112,17 +112,19 @@ def load_weights_only(filename, map_location='cpu'):
             objects other than tensors and plain containers.
     """
     filename = osp.expanduser(str(filename))
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    check_is_checkpoint(filename)
     try:
         checkpoint = torch.load(filename, map_location=map_location,
                                 weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(_explain(filename, str(e))) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError,
+            AssertionError, IndexError) as e:
+        # a zip or pickle stream that torch cannot read as a checkpoint
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''
+        detail = f' ({type(e).__name__}: {first})' if first else ''
         raise CheckpointError(
-            f'{filename} is not a PyTorch checkpoint ({first})') from None
+            f'{filename} is not a PyTorch checkpoint{detail}') from None
     return decode(checkpoint)
 
 

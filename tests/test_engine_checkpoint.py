@@ -1,0 +1,85 @@
+"""mmringmoe.engine.checkpoint: weights-only encoding and loading."""
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.model import BaseModule
+from mmengine.runner import load_checkpoint
+from torch import nn
+
+from mmringmoe.engine.checkpoint import (CheckpointError, decode, encode,
+                                         load_weights_only)
+
+
+class Pickled:
+    """Stands for any Python object a checkpoint should not carry."""
+
+
+def test_message_hub_round_trip_through_weights_only_file(tmp_path):
+    hub = MessageHub(f'round_trip_{id(tmp_path)}')
+    for i in range(3):
+        hub.update_scalar('train/loss', np.float64(1.5 - i), count=2)
+    hub.update_info('iter', 3)
+    hub.update_info('palette', np.array([[1, 2, 3]], dtype=np.uint8))
+    state = hub.state_dict()
+    checkpoint = {'message_hub': state, 'meta': {'lr': np.float32(0.5),
+                                                   'ids': {1, 2}}}
+    path = tmp_path / 'c.pth'
+    torch.save(encode(checkpoint), path)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+    back = load_weights_only(path)
+    buf = back['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buf, HistoryBuffer)
+    ref = state['log_scalars']['train/loss']
+    np.testing.assert_array_equal(buf.data[0], ref.data[0])
+    np.testing.assert_array_equal(buf.data[1], ref.data[1])
+    assert buf.data[0].dtype == ref.data[0].dtype and buf.max_length == ref.max_length
+    palette = back['message_hub']['runtime_info']['palette']
+    assert palette.dtype == np.uint8 and palette.tolist() == [[1, 2, 3]]
+    assert back['meta'] == {'lr': 0.5, 'ids': {1, 2}}
+    MessageHub(f'restored_{id(tmp_path)}').load_state_dict(back['message_hub'])
+
+
+def test_state_dict_metadata_survives():
+    state = nn.BatchNorm1d(2).state_dict()
+    again = decode(encode(state))
+    assert isinstance(again, OrderedDict) and again._metadata == state._metadata
+    assert all(torch.equal(state[k], again[k]) for k in state)
+
+
+def test_refused_and_foreign_files(tmp_path):
+    bad = tmp_path / 'bad.pth'
+    torch.save({'state_dict': {}, 'meta': Pickled()}, bad)
+    with pytest.raises(CheckpointError) as err:
+        load_weights_only(bad)
+    message = str(err.value)
+    assert '\n' not in message and 'Pickled' in message and str(bad) in message
+    text = tmp_path / 'notes.pth'
+    text.write_text('hello')
+    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint'):
+        load_weights_only(text)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_weights_only(tmp_path / 'missing.pth')
+
+
+def test_pretrained_init_cfg_loads_weights_only(tmp_path):
+    src = nn.Linear(3, 2)
+    good, bad = tmp_path / 'good.pth', tmp_path / 'bad.pth'
+    weights = {f'fc.{k}': v for k, v in src.state_dict().items()}
+    torch.save({'state_dict': weights}, good)
+    torch.save({'state_dict': weights, 'extra': Pickled()}, bad)
+
+    class Net(BaseModule):
+        def __init__(self, checkpoint):
+            super().__init__(init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint)))
+            self.fc = nn.Linear(3, 2)
+
+    net = Net(good)
+    net.init_weights()
+    assert torch.equal(net.fc.weight, src.weight)
+    with pytest.raises(CheckpointError, match='refusing to load'):
+        Net(bad).init_weights()
+    with pytest.raises(CheckpointError, match='refusing to load'):
+        load_checkpoint(nn.Linear(3, 2), str(bad))
