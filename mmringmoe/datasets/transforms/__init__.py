@@ -7,3 +7,4 @@ from .sar import (SARAmplitudePhase, SARLogScale, SARPauliRGB,  # noqa: F401
 from .normalize import NormalizeRS, compute_band_stats  # noqa: F401
 from .geometric import RSRandomResizedCrop, RSResize, resize_bands  # noqa: F401
 from . import bitemporal  # noqa: F401  (issue 8: change detection pairs)
+from . import dsm  # noqa: F401  (issue 8: DSM height targets)
