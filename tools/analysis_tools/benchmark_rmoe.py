@@ -66,32 +66,49 @@ class SavedBytes:
         self._ctx.__exit__(*exc)
 
 
-def measure(fn, params, reps, device):
-    """Median fwd+bwd seconds, saved-activation MB and CUDA peak MB of ``fn()``."""
-    def step():
-        for p in params:
-            p.grad = None
-        out = fn()
-        out.backward()
+class Case:
+    """One fwd+bwd workload: ``fn()`` returns a scalar to backpropagate."""
 
-    step()  # warm-up
-    times = []
-    for _ in range(reps):
-        if device.startswith('cuda'):
+    def __init__(self, fn, params, device):
+        self.fn, self.params, self.device = fn, list(params), device
+        self.times = []
+
+    def _sync(self):
+        if self.device.startswith('cuda'):
             torch.cuda.synchronize()
+
+    def step(self):
+        for p in self.params:
+            p.grad = None
+        self.fn().backward()
+
+    def timed_step(self):
+        self._sync()
         t0 = time.perf_counter()
-        step()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    with SavedBytes(params) as saved:
-        fn()
-    peak = float('nan')
-    if device.startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    return statistics.median(times), saved.total / 2**20, peak
+        self.step()
+        self._sync()
+        self.times.append(time.perf_counter() - t0)
+
+    def summary(self):
+        """Median seconds, saved-activation MB, CUDA peak MB."""
+        with SavedBytes(self.params) as saved:
+            self.fn()
+        peak = float('nan')
+        if self.device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats()
+            self.step()
+            peak = torch.cuda.max_memory_allocated() / 2**20
+        return statistics.median(self.times), saved.total / 2**20, peak
+
+
+def measure_pair(ours, ref, reps):
+    """Alternate the two cases rep by rep, so drift in machine load hits both alike."""
+    ours.step()  # warm-up
+    ref.step()
+    for _ in range(reps):
+        ours.timed_step()
+        ref.timed_step()
+    return ours.summary(), ref.summary()
 
 
 def report(name, ours, ref):
@@ -110,11 +127,11 @@ def bench_layer(args):
     dense = FFN(embed_dims=c, feedforward_channels=3 * h, num_fcs=2, ffn_drop=0.,
                 act_cfg=dict(type='GELU'), add_identity=False).to(args.device)
     x = torch.randn(1, args.tokens, c, device=args.device, requires_grad=True)
-    ours = measure(lambda: rmoe(x).sum() + rmoe.last_aux_loss, [x, *rmoe.parameters()],
-                   args.reps, args.device)
-    ref = measure(lambda: dense(x).sum(), [x, *dense.parameters()], args.reps, args.device)
+    ours = Case(lambda: rmoe(x).sum() + rmoe.last_aux_loss, [x, *rmoe.parameters()],
+                args.device)
+    ref = Case(lambda: dense(x).sum(), [x, *dense.parameters()], args.device)
     return report(f'(a) RMoE layer vs dense FFN x3 hidden: {args.tokens} tokens, width {c}',
-                  ours, ref)
+                  *measure_pair(ours, ref, args.reps))
 
 
 def _backbone_fn(model, x, **kw):
@@ -135,21 +152,21 @@ def bench_backbones(args, skip):
                   out_indices=(0, 1, 2, 3), drop_path_rate=0.)
     x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=args.device)
     dense = RingMoE(args.arch, modalities=('opt', ), moe_mode='dense', **common).to(args.device)
-    upstream = SwinTransformerV2(arch=upstream_arch, in_channels=3, **common).to(args.device)
-    dense_m = measure(_backbone_fn(dense, x), list(dense.parameters()), args.reps, args.device)
+    dense_case = Case(_backbone_fn(dense, x), dense.parameters(), args.device)
     ratios = {}
     if 'b' not in skip:
-        up_m = measure(_backbone_fn(upstream, x), list(upstream.parameters()), args.reps,
-                       args.device)
+        upstream = SwinTransformerV2(arch=upstream_arch, in_channels=3, **common).to(args.device)
+        up_case = Case(_backbone_fn(upstream, x), upstream.parameters(), args.device)
         ratios['b'] = report(f'(b) dense RingMoE-{args.arch} vs mmpretrain SwinTransformerV2, '
-                             f'{args.batch}x{args.img_size}px', dense_m, up_m)
+                             f'{args.batch}x{args.img_size}px',
+                             *measure_pair(dense_case, up_case, args.reps))
+        del upstream, up_case
     if 'c' not in skip:
-        del upstream
         sparse = RingMoE(args.arch, modalities=('opt', ), **common).to(args.device).eval()
-        sparse_m = measure(_backbone_fn(sparse, x), list(sparse.parameters()), args.reps,
-                           args.device)
+        sparse_case = Case(_backbone_fn(sparse, x), sparse.parameters(), args.device)
+        dense_case.times = []
         ratios['c'] = report(f'(c) sparse RingMoE-{args.arch} (1 modality) vs dense (b)',
-                             sparse_m, dense_m)
+                             *measure_pair(sparse_case, dense_case, args.reps))
     return ratios
 
 
