@@ -60,7 +60,7 @@ def config(tmp_path_factory):
             osp.isdir(root / split / cls) or (root / split / cls).mkdir(parents=True)
             for i in range(2):
                 img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-                Image.fromarray(img).save(root / split / cls / f'{i}.png')
+                Image.fromarray(img).save(root / split / cls / f'{cls}_{i}.png')
     path = root / 'cls_tiny.py'
     path.write_text(CONFIG.format(backbone=tiny_backbone(out_indices=(3, )),
                                   channels=TINY_CHANNELS[-1], root=str(root)))
@@ -77,6 +77,11 @@ def test_train_resume_and_test_mmpretrain_config(config, tmp_path):
     metrics = run_test(config, tmp_path / 'iter_2.pth', tmp_path / 'test')
     assert set(metrics) == {'accuracy/top1'}
     assert metrics['accuracy/top1'] in (0.0, 25.0, 50.0, 75.0, 100.0)
+    show = tmp_path / 'painted'
+    again = run_tool_main('test', [config, tmp_path / 'iter_2.pth', '--work-dir',
+                                   tmp_path / 'show', '--show-dir', show])
+    assert again == metrics
+    assert len(list(show.glob('*.png'))) == 4  # every test image
 
 
 def test_unknown_type_in_toolbox_config(config, tmp_path, capsys):

@@ -45,7 +45,8 @@ def _show(cfg, scope, show_dir):
         raise UserError('--show-dir: the config has no '
                         'default_hooks.visualization hook')
     if scope == 'mmpretrain':
-        hook.update(enable=True, out_dir=show_dir)
+        # paint every test image, as the other toolboxes' hooks do in testing
+        hook.update(enable=True, out_dir=show_dir, interval=1)
     elif scope == 'mmseg':
         hook.draw = True
         cfg.visualizer.save_dir = show_dir
