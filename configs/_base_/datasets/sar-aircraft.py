@@ -1,0 +1,69 @@
+# SAR-AIRcraft-1.0: 7 aircraft classes in amplitude SAR (SAR-L2), VOC XML,
+# split 7:1:2 train/val/test (tools/dataset_converters/sar_aircraft_split.py
+# writes it when the copy has none); train on train, validate on val, test on
+# test; 800x800, RandomFlip only (paper B.5.4).
+dataset_type = 'mmringmoe.SARAircraftDataset'
+data_root = 'data/SAR-AIRcraft-1.0/'
+backend_args = None
+
+# single-band input, as in hrsid.py
+sar_l2_data_preprocessor = dict(
+    type='DetDataPreprocessor',
+    mean=[127.5],
+    std=[58.0],
+    bgr_to_rgb=False,
+    pad_size_divisor=32)
+load_sar_l2 = dict(
+    type='LoadImageFromFile', color_type='grayscale',
+    backend_args=backend_args)
+train_pipeline = [
+    load_sar_l2,
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(800, 800), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    load_sar_l2,
+    dict(type='Resize', scale=(800, 800), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Main/train.txt',
+        # upstream VOC value (paper silent)
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Main/val.txt',
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = dict(
+    val_dataloader,
+    dataset=dict(val_dataloader['dataset'],
+                 ann_file='ImageSets/Main/test.txt'))
+
+# VOC-style mAP at IoU 0.5; '11points' is mmdet's upstream VOC value.
+val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='11points')
+test_evaluator = val_evaluator
