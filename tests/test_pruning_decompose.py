@@ -6,8 +6,8 @@ import torch
 from pruning_common import converter, num_params, read, rebuild
 
 from mmringmoe.models import RingMoE
-from mmringmoe.models.pruning import (count_params, extract_modalities,
-                                      load_checkpoint)
+from mmringmoe.models.pruning import (backbone_kwargs, count_params,
+                                      extract_modalities, load_checkpoint)
 
 
 def _model():
@@ -64,6 +64,12 @@ def test_extract_tool_reads_mim_checkpoint_and_refuses_bad_input(
                    for k in ckpt['state_dict'])
     meta, sd = load_checkpoint(str(dst))
     rebuild(meta, sd)
+    # downstream configs load the file through init_cfg
+    sub = RingMoE(**backbone_kwargs(meta),
+                  init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    sub.init_weights()
+    for k, v in sub.state_dict().items():
+        assert torch.equal(v, sd[k]), k
 
     with pytest.raises(ValueError, match='is the input file'):
         tool.main([str(src), str(src), '--modalities', 'opt'])

@@ -76,8 +76,10 @@ def test_kc_is_sum_of_rank_k_truncations_plus_shared():
             for etype in ('specialized', 'collaborative'):
                 k = width // len(groups[etype])  # K = C / N (Eq. 18-19)
                 for e in groups[etype]:
-                    assert torch.linalg.matrix_rank(_truncated(e[i], k)) <= k
-                    want += _truncated(e[i], k)
+                    low = _truncated(e[i], k)
+                    if block == 'stages.0.blocks.0':
+                        assert torch.linalg.matrix_rank(low) == k
+                    want += low
             got = _merged(kc, block)[i]
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
             assert not torch.allclose(got, _merged(ks, block)[i], atol=1e-3)

@@ -42,9 +42,6 @@ def parse_args(argv):
     p.add_argument('--num-workers', type=int, default=None)
     p.add_argument('--device', default='cpu')
     p.add_argument('--force', action='store_true')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='allow full unpickling of mmengine runner '
-                   'checkpoints you wrote yourself')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
@@ -58,16 +55,17 @@ def _find_backbone(model):
     return found[0]
 
 
-def _load_weights(model, backbone, path, trust):
+def _load_weights(model, backbone, path):
+    from mmringmoe.engine.checkpoint import load_weights_only
     from mmringmoe.models.pruning.checkpoint import (is_buffer,
                                                      load_checkpoint)
-    raw = torch.load(path, map_location='cpu', weights_only=not trust)
+    raw = load_weights_only(path)
     raw_sd = raw.get('state_dict', raw) if isinstance(raw, dict) else raw
     if any(k.startswith('backbone.') for k in raw_sd):
         rest = {k: v for k, v in raw_sd.items()
                 if not k.startswith('backbone.')}
         model.load_state_dict(rest, strict=False)
-    _, sd = load_checkpoint(path, trust=trust)
+    _, sd = load_checkpoint(path)
     missing, unexpected = backbone.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not is_buffer(k)]
     if missing or unexpected:
@@ -99,7 +97,7 @@ def main(argv=None):
     png = args.png or osp.splitext(args.out)[0] + '.png'
     for out in (args.out, png):
         check_output_path(out, [args.config, args.checkpoint], args.force)
-    meta, sd = load_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
+    meta, sd = load_checkpoint(args.checkpoint)
     meta = describe(sd, meta)
     if meta['moe_mode'] != 'sparse':
         raise ValueError(f'{args.checkpoint} is a dense model: it has no '
@@ -126,7 +124,7 @@ def main(argv=None):
     bb_cfg['init_cfg'] = None
     model = MODELS.build(cfg.model)
     backbone = _find_backbone(model)
-    _load_weights(model, backbone, args.checkpoint, args.trust_checkpoint)
+    _load_weights(model, backbone, args.checkpoint)
     model.to(args.device).eval()
 
     split = args.split or next(

@@ -12,6 +12,7 @@ response to a constant image.
 """
 import sys
 
+from mmringmoe.engine.checkpoint import load_weights_only
 from mmringmoe.models.pruning import upcycle
 from mmringmoe.models.pruning.cli import (add_common, check_output_path,
                                           parse_channels, parser, write)
@@ -19,7 +20,6 @@ from mmringmoe.models.pruning.checkpoint import strip_prefix
 
 
 def main(argv=None):
-    import torch
     p = parser(__doc__)
     p.add_argument('input', help='dense Swin V2 checkpoint (mmpretrain names)')
     p.add_argument('output', help='new sparse RingMoE checkpoint')
@@ -35,11 +35,7 @@ def main(argv=None):
     add_common(p)
     args = p.parse_args(argv)
     check_output_path(args.output, args.input, args.force)
-    try:
-        ckpt = torch.load(args.input, map_location='cpu',
-                          weights_only=not args.trust_checkpoint)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'checkpoint not found: {args.input}')
+    ckpt = load_weights_only(args.input)
     state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) \
         else None
     if not isinstance(state_dict, dict):

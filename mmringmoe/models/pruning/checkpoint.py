@@ -25,27 +25,18 @@ BLOCK_RE = re.compile(r'^(stages\.(\d+)\.blocks\.(\d+))\.')
 PREFIXES = ('backbone.', 'module.backbone.', 'module.')
 
 
-def load_checkpoint(path, trust=False):
+def load_checkpoint(path):
     """Load ``path`` and return ``(meta, state_dict)`` of the backbone.
 
     Accepts our converters' files, bare state dicts, mmengine checkpoints with
     a ``state_dict`` key and whole-model (e.g. SimMIM) state dicts whose
     backbone keys start with ``backbone.`` (the rest, e.g. the decoders, is
-    dropped). ``trust=True`` allows full unpickling, which mmengine runner
-    checkpoints need (they pickle their message hub); only use it for files you
-    wrote yourself.
+    dropped). Files are read with ``torch.load(weights_only=True)`` through
+    ``mmringmoe.engine.checkpoint.load_weights_only`` (see README,
+    "Checkpoints and resuming"), which also reads our runs' checkpoints.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=not trust)
-    except Exception as e:  # the unpickler raises several types
-        if trust:
-            raise
-        raise ValueError(
-            f'{path} cannot be read with torch.load(weights_only=True) ({e}). '
-            'mmengine runner checkpoints pickle their training state; if you '
-            'wrote this file yourself, pass --trust-checkpoint') from e
+    from mmringmoe.engine.checkpoint import load_weights_only
+    ckpt = load_weights_only(path)
     meta = {}
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         meta = dict(ckpt.get('meta') or {})

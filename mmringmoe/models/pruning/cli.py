@@ -15,13 +15,10 @@ def parser(description):
 def add_common(p):
     p.add_argument('--force', action='store_true',
                    help='overwrite OUT if it exists (never an input file)')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='allow full unpickling (mmengine runner checkpoints '
-                   'you wrote yourself); default torch.load(weights_only=True)')
 
 
 def read(path, args):
-    meta, state_dict = load_checkpoint(path, trust=args.trust_checkpoint)
+    meta, state_dict = load_checkpoint(path)
     return describe(state_dict, meta), state_dict
 
 

@@ -112,38 +112,53 @@ def percentile(values, q):
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
-def plot_usage(usage, path, expert_type='collaborative'):
-    """Heatmap per modality: blocks (rows) x experts (columns)."""
+def plot_usage(usage, path, expert_types=('collaborative', 'specialized')):
+    """Heatmaps of f(E_k | x_m): blocks (rows) x experts (columns).
+
+    One panel per modality; one row of panels per expert type that was
+    measured (collaborative first: the one EP prunes).
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import numpy as np
 
-    blocks, mods = usage['blocks'], usage['modalities']
-    mods = [m for m in mods
-            if any(m in usage['layers'][b][expert_type] for b in blocks)]
-    if not mods:
-        raise ValueError(f'no {expert_type} expert usage to plot')
-    width = max(len(f) for b in blocks
-                for f in usage['layers'][b][expert_type].values())
+    blocks = usage['blocks']
+    rows = []
+    for etype in expert_types:
+        mods = [m for m in usage['modalities']
+                if any(m in usage['layers'][b].get(etype, {})
+                       for b in blocks)]
+        if mods:
+            rows.append((etype, mods))
+    if not rows:
+        raise ValueError('no expert usage to plot')
+    ncols = max(len(mods) for _, mods in rows)
+    width = max(len(f) for b in blocks for etype, _ in rows
+                for f in usage['layers'][b][etype].values())
     fig, axes = plt.subplots(
-        1, len(mods), figsize=(1.2 + 0.5 * width * len(mods) + 1.5,
-                               1.5 + 0.22 * len(blocks)),
-        squeeze=False)
-    for ax, m in zip(axes[0], mods):
-        grid = np.full((len(blocks), width), np.nan)
-        for i, b in enumerate(blocks):
-            f = usage['layers'][b][expert_type].get(m, [])
-            grid[i, :len(f)] = f
-        im = ax.imshow(grid, aspect='auto', cmap='viridis', vmin=0.0,
-                       vmax=1.0, interpolation='nearest')
-        ax.set_title(m)
-        ax.set_xlabel(f'{expert_type} expert')
-        ax.set_xticks(range(width))
-        ax.set_yticks(range(len(blocks)))
-        ax.set_yticklabels(
-            [b.replace('stages.', 's').replace('.blocks.', '.b')
-             for b in blocks] if ax is axes[0][0] else [], fontsize=6)
-    fig.colorbar(im, ax=axes[0].tolist(), label='f(E_k | x_m)')
-    fig.savefig(path, dpi=120)
+        len(rows), ncols, squeeze=False, layout='constrained',
+        figsize=(1.5 + (0.4 * width + 1.0) * ncols,
+                 len(rows) * (1.2 + 0.2 * len(blocks))))
+    labels = [b.replace('stages.', 's').replace('.blocks.', '.b')
+              for b in blocks]
+    for r, (etype, mods) in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r][c]
+            if c >= len(mods):
+                ax.axis('off')
+                continue
+            grid = np.full((len(blocks), width), np.nan)
+            for i, b in enumerate(blocks):
+                f = usage['layers'][b][etype].get(mods[c], [])
+                grid[i, :len(f)] = f
+            im = ax.imshow(grid, aspect='auto', cmap='viridis', vmin=0.0,
+                           vmax=1.0, interpolation='nearest')
+            ax.set_title(f'{mods[c]}: {etype}', fontsize=9)
+            ax.set_xlabel('expert', fontsize=8)
+            ax.set_xticks(range(width))
+            ax.set_yticks(range(len(blocks)))
+            ax.set_yticklabels(labels if c == 0 else [], fontsize=6)
+    fig.colorbar(im, ax=axes.ravel().tolist(), label='f(E_k | x_m)')
+    fig.savefig(path, dpi=120, bbox_inches='tight')
     plt.close(fig)
