@@ -169,3 +169,14 @@ def test_not_a_checkpoint(tmp_path, capsys, kind):
         assert run_tool_main(tool, argv) == 1
         line = _error_line(capsys)
         assert f'{fake} is not a PyTorch checkpoint' in line, line
+
+
+def test_unknown_unprefixed_type_and_amp_on_cpu(tmp_path, capsys):
+    cfg = tmp_path / 'unknown.py'
+    cfg.write_text(f"_base_ = [{CONFIG!r}]\nmodel = dict(type='NoSuchModel')\n")
+    assert run_tool_main('train', [cfg, '--work-dir', tmp_path / 'run']) == 1
+    assert 'NoSuchModel is not in the mmringmoe::model registry' in _error_line(capsys)
+    if not torch.cuda.is_available():
+        assert run_tool_main('train', [CONFIG, '--work-dir', tmp_path / 'amp',
+                                       '--amp']) == 1
+        assert _error_line(capsys) == 'error: --amp needs a GPU; none is visible'

@@ -212,7 +212,8 @@ class WeightsOnlyCheckpointHook(Hook):
         for key in list(checkpoint):
             checkpoint[key] = decode(checkpoint[key])
         rng = checkpoint.get('meta', {}).get('rng_state')
-        if (self.restore_rng and rng is not None and runner._resume
+        if (self.restore_rng and rng is not None
+                and getattr(runner, '_resume', False)
                 and get_world_size() == 1):
             self._pending_rng = rng
 
