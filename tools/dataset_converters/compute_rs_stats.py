@@ -14,33 +14,8 @@ import json
 import os.path as osp
 import sys
 
-from mmringmoe.datasets.transforms.normalize import (compute_band_stats,
-                                                     list_rasters)
-from mmringmoe.datasets.transforms.raster_io import (MODALITY_CHANNELS,
-                                                     LoadComplexSAR)
-
-
-def _sar_l1_loader(path):
-    return LoadComplexSAR()(dict(img_path=path))['img']
-
-
-def folder_stats(folder, modality=None):
-    files = list_rasters(folder)
-    if not files:
-        raise FileNotFoundError(
-            f'No raster files (.tif/.png/.jpg/.npy) in {folder!r}'
-            + (f' (modality {modality!r})' if modality else ''))
-    if modality == 'sar_l1':
-        return compute_band_stats(files, _sar_l1_loader, with_power=True)
-    return compute_band_stats(files)
-
-
-def compute_stats(folder, modality=None):
-    subdirs = [m for m in MODALITY_CHANNELS if osp.isdir(osp.join(folder, m))]
-    if subdirs and modality is None:
-        return {m: folder_stats(osp.join(folder, m), m) for m in subdirs}
-    name = modality or osp.basename(osp.normpath(folder))
-    return {name: folder_stats(folder, modality)}
+from mmringmoe.datasets.transforms.normalize import compute_folder_stats
+from mmringmoe.datasets.transforms.raster_io import MODALITY_CHANNELS
 
 
 def main(argv=None):
@@ -53,7 +28,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not osp.isdir(args.folder):
         parser.error(f'not a folder: {args.folder!r}')
-    stats = compute_stats(args.folder, args.modality)
+    stats = compute_folder_stats(args.folder, args.modality)
     out = args.out or osp.join(args.folder, 'rs_stats.json')
     if osp.exists(out) and not args.force:
         print(f'{out} exists; use --force to replace it', file=sys.stderr)

@@ -78,6 +78,35 @@ def compute_band_stats(files: Iterable[str],
     return out
 
 
+def _sar_l1_loader(path):
+    from .raster_io import LoadComplexSAR
+    return LoadComplexSAR()(dict(img_path=path))['img']
+
+
+def folder_stats(folder: str, modality: Optional[str] = None) -> dict:
+    """Band statistics of every raster under ``folder`` (SAR-L1 folders are
+    read as 8 channels and also get the power statistics in dB)."""
+    files = list_rasters(folder)
+    if not files:
+        raise FileNotFoundError(
+            f'No raster files ({", ".join(RASTER_EXTS)}) in {folder!r}' +
+            (f' (modality {modality!r})' if modality else ''))
+    if modality == 'sar_l1':
+        return compute_band_stats(files, _sar_l1_loader, with_power=True)
+    return compute_band_stats(files)
+
+
+def compute_folder_stats(folder: str,
+                         modality: Optional[str] = None) -> Dict[str, dict]:
+    """``{modality: stats}`` for a folder with modality sub-folders, or
+    ``{modality or folder name: stats}`` for a single folder."""
+    subdirs = [m for m in MODALITY_CHANNELS if osp.isdir(osp.join(folder, m))]
+    if subdirs and modality is None:
+        return {m: folder_stats(osp.join(folder, m), m) for m in subdirs}
+    name = modality or osp.basename(osp.normpath(folder))
+    return {name: folder_stats(folder, modality)}
+
+
 def load_stats(stats_file: str) -> Dict[str, dict]:
     with open(stats_file) as f:
         return json.load(f)
@@ -155,6 +184,7 @@ class NormalizeRS(BaseTransform):
 
 
 __all__ = [
-    'RASTER_EXTS', 'list_rasters', 'compute_band_stats', 'load_stats',
+    'RASTER_EXTS', 'list_rasters', 'compute_band_stats', 'folder_stats',
+    'compute_folder_stats', 'load_stats',
     'NormalizeRS', 'MODALITY_CHANNELS'
 ]

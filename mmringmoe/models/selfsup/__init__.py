@@ -1,0 +1,2 @@
+from .ringmoe_mim import (MultiModalLinearDecoder, RingMoEMIM,  # noqa: F401
+                          RingMoEMIMDataPreprocessor, RSLinearDecoder)
