@@ -89,8 +89,9 @@ def convert(scenes: Sequence[Tuple[str, Sequence[str], str]], out_dir: str,
             seed: int = 0, zero_is_class: bool = False,
             overwrite: bool = False) -> dict:
     """Tile every scene and write the split; returns tile counts."""
-    import tifffile
     from PIL import Image
+
+    from mmringmoe.datasets.transforms.raster_io import write_raster
     tiles = []  # (name, scene index, y, x)
     loaded = []
     for s, (name, images, label) in enumerate(scenes):
@@ -109,8 +110,8 @@ def convert(scenes: Sequence[Tuple[str, Sequence[str], str]], out_dir: str,
             if not overwrite and (osp.exists(img_out) or osp.exists(ann_out)):
                 raise FileExistsError(f'{img_out} exists; use --overwrite.')
             img, lbl = loaded[s]
-            tifffile.imwrite(img_out, np.ascontiguousarray(
-                img[y:y + size, x:x + size]))
+            write_raster(img_out, np.ascontiguousarray(
+                img[y:y + size, x:x + size]), overwrite=overwrite)
             Image.fromarray(lbl[y:y + size, x:x + size]).save(ann_out)
     os.makedirs(osp.join(out_dir, 'splits'), exist_ok=True)
     for split, idx in (('train', train), ('test', test)):

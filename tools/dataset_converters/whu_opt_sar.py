@@ -44,10 +44,10 @@ def convert(src: str, out_dir: str, size: int = 256,
             train_fraction: float = 0.8, seed: int = 0,
             opt_bands: Sequence[int] = (0, 1, 2),
             overwrite: bool = False) -> dict:
-    import tifffile
     from PIL import Image
 
-    from mmringmoe.datasets.transforms.raster_io import read_raster
+    from mmringmoe.datasets.transforms.raster_io import (read_raster,
+                                                          write_raster)
     scenes = sorted(
         osp.splitext(f)[0] for f in os.listdir(osp.join(src, 'optical'))
         if f.lower().endswith(('.tif', '.tiff')))
@@ -87,8 +87,8 @@ def convert(src: str, out_dir: str, size: int = 256,
             if not overwrite and any(osp.exists(o) for o in outs):
                 raise FileExistsError(f'{outs[0]} exists; use --overwrite.')
             win = (slice(y, y + size), slice(x, x + size))
-            tifffile.imwrite(outs[0], np.ascontiguousarray(opt[win]))
-            tifffile.imwrite(outs[1], np.ascontiguousarray(sar[win]))
+            write_raster(outs[0], np.ascontiguousarray(opt[win]), overwrite)
+            write_raster(outs[1], np.ascontiguousarray(sar[win]), overwrite)
             Image.fromarray(lbl[win]).save(outs[2])
     return dict(total=len(patches), train=len(splits['train']),
                 test=len(splits['test']))
