@@ -5,7 +5,7 @@ custom_imports = dict(imports=['toy_engine'], allow_failed_imports=False)
 model = dict(type='ToyRegressor', in_dim=8, hidden=16, dropout=0.5)
 _data = dict(type='ToyDataset', length=32, in_dim=8, seed=0)
 train_dataloader = dict(
-    batch_size=4, num_workers=0, dataset=_data,
+    batch_size=4, num_workers=0, dataset=dict(_data, jitter=0.01),
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'))
 val_dataloader = dict(

@@ -33,7 +33,8 @@ class ToyRegressor(BaseModel):
 class ToyDataset(Dataset):
     metainfo = dict(classes=('value', ))
 
-    def __init__(self, length=32, in_dim=8, seed=0):
+    def __init__(self, length=32, in_dim=8, seed=0, jitter=0.0):
+        self.jitter = jitter
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(length, in_dim, generator=g)
         self.y = self.x.sum(1) + 0.1 * torch.randn(length, generator=g)
@@ -42,7 +43,12 @@ class ToyDataset(Dataset):
         return len(self.x)
 
     def __getitem__(self, idx):
-        return dict(inputs=self.x[idx], targets=self.y[idx])
+        # a random augmentation drawn from the global torch generator, as
+        # transforms in the main process (num_workers=0) do
+        x = self.x[idx]
+        if self.jitter:
+            x = x + self.jitter * torch.randn(x.shape)
+        return dict(inputs=x, targets=self.y[idx])
 
 
 @METRICS.register_module(force=True)

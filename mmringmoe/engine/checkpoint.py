@@ -192,8 +192,8 @@ class WeightsOnlyCheckpointHook(Hook):
 
     Runs last before saving so that entries added by other hooks (EMA, ...)
     are converted too. On ``--resume`` of a single-process run it restores
-    the random number generators at the first iteration after the skipped
-    batches, where the interrupted run stood.
+    the random number generators where the interrupted run stood: after the
+    batches an iteration-based loop skips, or at the start of the epoch.
     """
     priority = 'LOWEST'
 
@@ -217,18 +217,40 @@ class WeightsOnlyCheckpointHook(Hook):
                 and get_world_size() == 1):
             self._pending_rng = rng
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        if self._pending_rng is not None:
-            _set_rng_states(self._pending_rng)
-            self._pending_rng = None
-
     def before_train_epoch(self, runner):
-        # epoch-based loops do not skip batches: restore at the epoch start
-        if self._pending_rng is not None and not _iter_based(runner):
-            _set_rng_states(self._pending_rng)
-            self._pending_rng = None
+        if self._pending_rng is None:
+            return
+        states, self._pending_rng = self._pending_rng, None
+        loop = runner.train_loop
+        # iteration-based loops (anything with a dataloader_iterator) skip
+        skips = getattr(loop, '_iter', 0) \
+            if hasattr(loop, 'dataloader_iterator') else 0
+        if skips > 0:
+            # the loop now re-reads the batches already trained on; the
+            # interrupted run stood right after the last of them
+            loop.dataloader_iterator = _RestoreAfter(loop, skips, states)
+        else:
+            _set_rng_states(states)
 
 
-def _iter_based(runner):
-    from mmengine.runner import IterBasedTrainLoop
-    return isinstance(runner.train_loop, IterBasedTrainLoop)
+class _RestoreAfter:
+    """Stands in for the loop's data iterator while it skips trained batches,
+    and restores the random state once the last of them is read."""
+
+    def __init__(self, loop, skips, states):
+        self.loop, self.inner = loop, loop.dataloader_iterator
+        self.left, self.states = skips, states
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self.inner)
+        self.left -= 1
+        if self.left == 0:
+            _set_rng_states(self.states)
+            self.loop.dataloader_iterator = self.inner
+        return batch
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
