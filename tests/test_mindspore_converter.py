@@ -92,10 +92,12 @@ def _convert(tmp_path, src, *extra):
     return rc, out
 
 
-@pytest.mark.parametrize('arch', ['auto', json.dumps(SMALL_ARCH)])
-def test_round_trip_bit_exact(tmp_path, official_ckpt, arch, capsys):
+@pytest.mark.parametrize('arch,options', [
+    ('auto', []), (json.dumps(SMALL_ARCH), ['--img-size', '64']),
+    ('auto', ['--sar-l2-norm', '60', '40']), ('auto', ['--keep-sar-l2-rgb'])])
+def test_round_trip_bit_exact(tmp_path, official_ckpt, arch, options, capsys):
     src, params = official_ckpt
-    rc, out = _convert(tmp_path, src, '--arch', arch, '--img-size', '64')
+    rc, out = _convert(tmp_path, src, '--arch', arch, *options)
     assert rc == 0, capsys.readouterr().err
     ckpt = torch.load(out, map_location='cpu', weights_only=True)
     rep = ckpt['meta']['report']
@@ -115,7 +117,9 @@ def test_round_trip_bit_exact(tmp_path, official_ckpt, arch, capsys):
     assert unexpected == []
     # constants mmpretrain rebuilds from the window size (checked by the converter)
     assert missing and all(k.endswith('.relative_position_index') for k in missing)
-    feats = model(torch.randn(1, 1, 64, 64), modality='sar_l2')
+    sar_l2_channels = 3 if '--keep-sar-l2-rgb' in options else 1
+    assert model.in_channels['sar_l2'] == sar_l2_channels
+    feats = model(torch.randn(1, sar_l2_channels, 64, 64), modality='sar_l2')
     assert [f.shape[1] for f in feats] == [16, 32, 64, 128]
 
     back = tmp_path / 'back.ckpt'
@@ -172,3 +176,27 @@ def test_tool_refuses_to_overwrite(tmp_path, official_ckpt, capsys):
     with pytest.raises(SystemExit, match='exists'):
         mindspore_to_mmringmoe.main([str(src), str(out)])
     assert out.read_bytes() == b'keep'
+
+
+def test_masks_under_attribute_names(tmp_path, official_ckpt, capsys):
+    """MindSpore 2.x stores the official ``self.attn_mask`` under that attribute name."""
+    _, params = official_ckpt
+    renamed = {k.replace('attention_mask', 'attn_mask'): v for k, v in params.items()}
+    src = tmp_path / 'attr-names.ckpt'
+    off.write_ckpt(src, renamed)
+    rc, out = _convert(tmp_path, src)
+    assert rc == 0, capsys.readouterr().err
+    back = tmp_path / 'back.ckpt'
+    assert mmringmoe_to_mindspore.main([str(out), str(back)]) == 0
+    again = read_mindspore_ckpt(back)
+    assert 'encoder.layers.0.blocks.1.attn_mask' in again
+    for k, t in again.items():
+        assert t.data.tobytes() == renamed[k].tobytes(), k
+
+
+def test_named_arch_1b_rejects_small_checkpoint(tmp_path, official_ckpt, capsys):
+    src, _ = official_ckpt
+    rc, _ = _convert(tmp_path, src, '--arch', '1b')
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "'encoder.mask_token' has shape (1, 1, 16), the arch expects (1, 1, 448)" in err
