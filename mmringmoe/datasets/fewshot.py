@@ -169,12 +169,14 @@ class FewShotClsEpisodeDataset(_EpisodicDataset):
         root = self.data_prefix['img_path']
         data_list = []
         self.class_to_indices = {}
+        missing = [osp.join(root, n) for n in self.class_names
+                   if not osp.isdir(osp.join(root, n))]
+        if missing:
+            raise FileNotFoundError(
+                f'{self.dataset_name} class folder(s) missing for the '
+                f'{self.split} split (Tab. A2): {", ".join(missing)}')
         for label, name in enumerate(self.class_names):
             folder = osp.join(root, name)
-            if not osp.isdir(folder):
-                raise FileNotFoundError(
-                    f'{self.dataset_name} class folder {folder} is missing '
-                    f'({self.split} split, Tab. A2)')
             files = sorted(f for f in os.listdir(folder)
                            if f.lower().endswith(self.IMG_EXTS))
             need = self.num_shots + self.num_queries

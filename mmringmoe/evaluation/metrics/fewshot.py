@@ -18,8 +18,9 @@ class FewShotAccuracy(BaseMetric):
 
     def process(self, data_batch, data_samples):
         for ds in data_samples:
-            pred = ds.pred_label.cpu()
-            gt = ds.query_labels.cpu()
+            # the evaluator hands over data samples as dicts (to_dict())
+            pred = ds.get('pred_label').cpu()
+            gt = ds.get('query_labels').cpu()
             self.results.append(float((pred == gt).float().mean()))
 
     @staticmethod
@@ -55,14 +56,14 @@ class FewShotSegMetric(BaseMetric):
 
     def process(self, data_batch, data_samples):
         for ds in data_samples:
-            pred = ds.pred_mask.cpu().long()
-            gt = ds.gt_mask.cpu().long()
+            pred = ds.get('pred_mask').cpu().long()
+            gt = ds.get('gt_mask').cpu().long()
             valid = gt != self.ignore_index
             counts = []
             for cls in (1, 0):
                 p, g = (pred == cls) & valid, (gt == cls) & valid
                 counts += [int((p & g).sum()), int((p | g).sum())]
-            self.results.append((ds.metainfo['class_name'], *counts))
+            self.results.append((ds.get('class_name'), *counts))
 
     def compute_metrics(self, results):
         per_class = {}

@@ -1,0 +1,3 @@
+# 1-shot segmentation with frozen RingMoE-Opt KA 1B, isaid fold 1 (Tab. A16: mean over folds 0-2).
+_base_ = ['./_base_/protoseg_isaid-fold1-256x256.py', '../_base_/backbones/ringmoe-opt-ka.py']
+model = dict(backbone={{_base_.backbone}})

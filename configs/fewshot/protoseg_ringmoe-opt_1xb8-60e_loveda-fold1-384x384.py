@@ -1,0 +1,3 @@
+# 1-shot segmentation with frozen RingMoE-Opt 6.5B, loveda fold 1 (Tab. A5: mean over folds 0-2).
+_base_ = ['./_base_/protoseg_loveda-fold1-384x384.py', '../_base_/backbones/ringmoe-opt.py']
+model = dict(backbone={{_base_.backbone}})

@@ -1,0 +1,3 @@
+# Few-shot classification with frozen RingMoE-Opt KC 1B, whu-rs19, 5-way 1-shot (Tab. A4).
+_base_ = ['./_base_/relationnet_whu-rs19-5way-1shot.py', '../_base_/backbones/ringmoe-opt-kc.py']
+model = dict(backbone={{_base_.backbone}})

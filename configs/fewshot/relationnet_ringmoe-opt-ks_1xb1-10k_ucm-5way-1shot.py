@@ -1,0 +1,3 @@
+# Few-shot classification with frozen RingMoE-Opt KS 1B, ucm, 5-way 1-shot (Tab. A4).
+_base_ = ['./_base_/relationnet_ucm-5way-1shot.py', '../_base_/backbones/ringmoe-opt-ks.py']
+model = dict(backbone={{_base_.backbone}})
