@@ -33,7 +33,10 @@ def main(argv=None):
                    help='also write a mmpretrain SwinTransformerV2 state dict '
                    '(needs exactly one modality)')
     p.add_argument('--svd-dtype', choices=('float32', 'float64'),
-                   default='float64', help='precision of the KC SVDs')
+                   default='float64',
+                   help='precision of the KC decomposition (float64)')
+    p.add_argument('--device', default=None,
+                   help="where KC's SVDs run, e.g. cuda (default: cpu)")
     add_common(p)
     args = p.parse_args(argv)
     check_output_path(args.output, args.input, args.force)
@@ -42,7 +45,8 @@ def main(argv=None):
                           args.force)
     meta, state_dict = read(args.input, args)
     new_meta, out = merge_experts(state_dict, args.method, args.modalities,
-                                  meta, dtype=getattr(torch, args.svd_dtype))
+                                  meta, dtype=getattr(torch, args.svd_dtype),
+                                  device=args.device)
     if args.to_mmpretrain:
         # fail before writing anything if the export is impossible
         kwargs, swin = to_mmpretrain(out, meta=new_meta)
