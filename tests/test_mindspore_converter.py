@@ -200,3 +200,39 @@ def test_named_arch_1b_rejects_small_checkpoint(tmp_path, official_ckpt, capsys)
     err = capsys.readouterr().err
     assert rc == 1
     assert "'encoder.mask_token' has shape (1, 1, 16), the arch expects (1, 1, 448)" in err
+
+
+def test_downstream_pretrained_init_loads_converted_weights(tmp_path, official_ckpt, capsys):
+    """The registered backbone with init_cfg=Pretrained (the downstream path) gets the weights."""
+    from mmringmoe.registry import MODELS
+    src, _ = official_ckpt
+    rc, out = _convert(tmp_path, src)
+    assert rc == 0, capsys.readouterr().err
+    ckpt = torch.load(out, weights_only=True)
+    cfg = dict(ckpt['meta']['backbone'], init_cfg=dict(type='Pretrained', checkpoint=str(out)))
+    model = MODELS.build(cfg)
+    assert type(model).__name__ == 'RingMoEMindSpore'
+    model.init_weights()
+    own = model.state_dict()
+    for k, v in ckpt['state_dict'].items():
+        assert torch.equal(own[k], v), k
+
+
+def test_mim_layout_loads_into_ringmoe_mim(tmp_path, official_ckpt, capsys):
+    ringmoe_mim = pytest.importorskip('mmringmoe.models.selfsup.ringmoe_mim')
+    src, params = official_ckpt
+    rc, out = _convert(tmp_path, src, '--mim-layout')
+    assert rc == 0, capsys.readouterr().err
+    ckpt = torch.load(out, weights_only=True)
+    mim_cfg = dict(ckpt['meta']['mim'])
+    mim_cfg.pop('type')
+    mim_cfg.pop('target_channels')
+    mim = ringmoe_mim.RingMoEMIM(backbone=dict(ckpt['meta']['backbone']), **mim_cfg)
+    missing, unexpected = mim.load_state_dict(ckpt['state_dict'], strict=False)
+    assert unexpected == [] and all(k.endswith('.relative_position_index') for k in missing)
+    assert mim.target_channels == ckpt['meta']['mim']['target_channels']
+    back = tmp_path / 'back.ckpt'
+    assert mmringmoe_to_mindspore.main([str(out), str(back)]) == 0
+    again = read_mindspore_ckpt(back)
+    for k, t in again.items():
+        assert t.data.tobytes() == params[k].tobytes(), k

@@ -2,13 +2,14 @@
 
     python tools/model_converters/mindspore_to_mmringmoe.py IN.ckpt OUT.pth \
         [--arch auto|tiny|base|1b|'{"embed_dims": ...}'] [--img-size 192] \
-        [--sar-l2-norm MEAN STD | --keep-sar-l2-rgb] [--allow-partial]
+        [--sar-l2-norm MEAN STD | --keep-sar-l2-rgb] [--mim-layout] [--allow-partial]
 
 Reads the ``.ckpt`` protobuf directly (MindSpore is not needed) and writes
 ``{'meta', 'state_dict', 'mim_decoders'}``: the backbone as
 ``mmringmoe.RingMoEMindSpore`` (sparse, four modalities, mask token; its
 config is printed and stored in ``meta['backbone']``) and the four MIM
-decoders under ``mmringmoe.RingMoEMIM``'s names. The official SAR-L2
+decoders under ``mmringmoe.RingMoEMIM``'s names (``--mim-layout``: one
+RingMoEMIM state dict instead). The official SAR-L2
 embedding takes the band replicated into 3 channels; it is folded into our
 1-channel ``sar_l2`` embedding (kernels summed; with ``--sar-l2-norm`` the
 official per-channel ImageNet normalisation is folded in too, exact for
@@ -48,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument('--keep-sar-l2-rgb', action='store_true',
                    help='keep the official 3-channel SAR-L2 embedding (in_channels sar_l2=3)')
     p.add_argument('--no-decoders', action='store_true', help='do not write the MIM decoders')
+    p.add_argument('--mim-layout', action='store_true',
+                   help="write one state dict of mmringmoe.RingMoEMIM ('backbone.*' and the "
+                   "decoders' 'neck.*'), for load_from in a pretraining config")
     p.add_argument('--out-indices', type=int, nargs='+', default=[0, 1, 2, 3])
     p.add_argument('--allow-partial', action='store_true',
                    help='write even if official parameters are unmapped or RingMoE ones missing')
@@ -81,6 +85,12 @@ def main(argv=None):
     except (FileNotFoundError, CheckpointFormatError, ShapeMismatchError, ConversionError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    if args.mim_layout:
+        if args.no_decoders:
+            raise SystemExit('error: --mim-layout needs the decoders (drop --no-decoders)')
+        sd = {'backbone.' + k: v for k, v in ckpt['state_dict'].items()}
+        sd.update(ckpt.pop('mim_decoders'))
+        ckpt['state_dict'] = sd
     print(format_report(ckpt))
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     tmp = args.output + '.part'

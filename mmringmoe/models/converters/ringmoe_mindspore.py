@@ -337,8 +337,10 @@ def convert_official(params: Dict[str, MSTensor],
         source=source or 'MindSpore checkpoint of HanboBizl/RingMoE (ringmoe_framework)',
         converter='tools/model_converters/mindspore_to_mmringmoe.py',
         backbone=cfg,
+        # the official MIM: 8 raw SAR-L1 channels as target, L1 loss
         mim=dict(type='mmringmoe.RingMoEMIM', sar_l1_target='pixel', encoder_stride=ENCODER_STRIDE,
-                 criterion='L1', target_channels=decoder_channels(cfg)),
+                 head=dict(patch_size=4, loss=dict(type='PixelReconstructionLoss', criterion='L1')),
+                 target_channels=decoder_channels(cfg)),
         official_modality_order=list(OFFICIAL_MODALITIES),
         sar_l2=('kept as 3 channels' if keep_sar_l2_rgb else
                 'folded 3 -> 1 channel ' + ('(sum of kernels)' if norm is None else
@@ -379,9 +381,14 @@ def to_official(ckpt: dict) -> 'OrderedDict[str, MSTensor]':
     norm = ms.get('sar_l2_norm')
     num_stages = len(cfg['arch']['depths'])
     produced = OrderedDict()
-    sections = [(ckpt['state_dict'], BACKBONE_RULES, prefix)]
-    if 'mim_decoders' in ckpt:
-        sections.append((ckpt['mim_decoders'], DECODER_RULES, ''))
+    state_dict, decoders = ckpt['state_dict'], ckpt.get('mim_decoders')
+    if any(k.startswith('backbone.') for k in state_dict):  # RingMoEMIM layout
+        decoders = OrderedDict((k, v) for k, v in state_dict.items() if k.startswith('neck.'))
+        state_dict = OrderedDict((k[len('backbone.'):], v) for k, v in state_dict.items()
+                                 if k.startswith('backbone.'))
+    sections = [(state_dict, BACKBONE_RULES, prefix)]
+    if decoders:
+        sections.append((decoders, DECODER_RULES, ''))
     for sd, rules, src_prefix in sections:
         for key, value in sd.items():
             hit = find_rule(key, rules, num_stages)
