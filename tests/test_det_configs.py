@@ -231,3 +231,28 @@ def test_paper_schedule_in_every_detection_config():
             assert len(resize) == 1 and resize[0]['scale'] == (800, 800)
             assert not any('RandomChoiceResize' in t or 'MultiScale' in t
                            for t in types)
+
+
+@pytest.mark.parametrize('config,sparse', [
+    (DET + 'faster-rcnn_ringmoe-opt-ep_fpn_8xb2-12e_dior-800x800.py', True),
+    (DET + 'faster-rcnn_ringmoe-opt-kc_fpn_8xb2-12e_dior-800x800.py', False),
+])
+def test_sparse_backbone_adds_the_balance_loss(config, sparse, tmp_path):
+    """EP keeps routers: loss_moe_balance = 0.001 * backbone.aux_loss();
+    a dense KC backbone leaves mmdet's losses unchanged."""
+    import mmringmoe  # noqa: F401
+    from mmdet.registry import MODELS
+    from mmdet.testing import demo_mm_inputs
+    from mmengine.registry import DefaultScope
+    cfg = tiny_config(config, str(tmp_path), str(tmp_path / 'c.py'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    data = demo_mm_inputs(2, [[3, 96, 96]] * 2, num_classes=20)
+    data = model.data_preprocessor(data, True)
+    torch.manual_seed(0)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert ('loss_moe_balance' in losses) == sparse
+    if sparse:
+        aux = model.backbone.aux_loss()
+        assert float(aux) > 0
+        torch.testing.assert_close(losses['loss_moe_balance'], 0.001 * aux)

@@ -8,3 +8,4 @@ from .classifiers import *  # noqa: F401,F403
 from .peft import *  # noqa: F401,F403
 from .depth import *  # noqa: F401,F403
 from .fewshot import *  # noqa: F401,F403
+from .detectors import *  # noqa: F401,F403

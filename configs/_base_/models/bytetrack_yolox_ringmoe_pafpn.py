@@ -23,6 +23,8 @@ model = dict(
         bgr_to_rgb=True,
         batch_augments=None),
     detector=dict(
+        # mmdet YOLOX + loss_moe_balance when the backbone is sparse (EP)
+        type='mmringmoe.RingMoEYOLOX',
         # replaced by a variant of configs/_base_/backbones/ in the leaves;
         # stages 1-3 = strides 8/16/32 go into the PAFPN
         backbone=dict(

@@ -7,6 +7,8 @@ _base_ = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
 custom_imports = dict(imports=['mmringmoe'], allow_failed_imports=False)
 
 model = dict(
+    # mmdet FasterRCNN + loss_moe_balance when the backbone is sparse (EP)
+    type='mmringmoe.RingMoEFasterRCNN',
     # Replaced by a variant from configs/_base_/backbones/ in each leaf config
     # (`backbone=dict(_base_.backbone, ...)`); 4 stages at strides 4-32.
     backbone=dict(

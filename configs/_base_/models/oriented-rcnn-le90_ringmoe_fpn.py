@@ -8,6 +8,8 @@ _base_ = 'mmrotate::oriented_rcnn/oriented-rcnn-le90_r50_fpn_1x_dota.py'
 custom_imports = dict(imports=['mmringmoe'], allow_failed_imports=False)
 
 model = dict(
+    # mmdet FasterRCNN + loss_moe_balance when the backbone is sparse (EP)
+    type='mmringmoe.RingMoEFasterRCNN',
     # replaced by a variant from configs/_base_/backbones/ in the leaf configs
     backbone=dict(
         _delete_=True,

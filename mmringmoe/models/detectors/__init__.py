@@ -1,0 +1,3 @@
+from .moe_detectors import RingMoEFasterRCNN, RingMoEYOLOX  # noqa: F401
+
+__all__ = ['RingMoEFasterRCNN', 'RingMoEYOLOX']
