@@ -61,6 +61,20 @@ def test_resume_from_named_checkpoint(uninterrupted, tmp_path):
                       _load(uninterrupted / 'iter_4.pth')['state_dict'])
 
 
+def test_epoch_based_resume_is_bit_identical(tmp_path):
+    cfg = tmp_path / 'epochs.py'
+    cfg.write_text(
+        f"_base_ = [{CONFIG!r}]\n"
+        "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', "
+        "max_epochs=2, val_interval=1000)\n"
+        "default_hooks = dict(checkpoint=dict(interval=1, by_epoch=True))\n")
+    run_train(cfg, tmp_path / 'full')
+    run_train(cfg, tmp_path / 'cut', cfg_options={'train_cfg.max_epochs': 1})
+    run_train(cfg, tmp_path / 'cut', extra_args=['--resume'])
+    _assert_identical(_load(tmp_path / 'cut' / 'epoch_2.pth')['state_dict'],
+                      _load(tmp_path / 'full' / 'epoch_2.pth')['state_dict'])
+
+
 def test_resume_without_rng_state_differs(uninterrupted, tmp_path):
     # The toy model has dropout: without the saved random state the resumed
     # run draws other masks, so the bit-identity test above can fail.
