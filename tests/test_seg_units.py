@@ -119,6 +119,25 @@ def test_flip_both_equals_flipped_unflipped_pair(tmp_path):
     np.testing.assert_array_equal(a[..., :3], opt.astype(np.float32))
 
 
+def test_pair_loader_band_selection(tmp_path):
+    from mmringmoe.datasets.seg_transforms import LoadOptSARPair
+    rng = np.random.default_rng(0)
+    rgbn = rng.integers(0, 255, (8, 8, 4), dtype=np.uint8)
+    sar3 = np.repeat(rng.integers(0, 255, (8, 8, 1), dtype=np.uint8), 3, 2)
+    dd._tif(str(tmp_path / 'o.tif'), rgbn, photometric='minisblack',
+            planarconfig='contig')
+    dd._tif(str(tmp_path / 's.tif'), sar3, photometric='rgb')
+    paths = dict(img_path=str(tmp_path / 'o.tif'),
+                 sar_path=str(tmp_path / 's.tif'))
+    with pytest.raises(ValueError, match=r"o\.tif.*expected 3 bands"):
+        LoadOptSARPair()(dict(paths))
+    with pytest.raises(ValueError, match=r"s\.tif.*sar_l2.*expected 1"):
+        LoadOptSARPair(opt_bands=[0, 1, 2])(dict(paths))
+    out = LoadOptSARPair(opt_bands=[2, 1, 0], sar_band=0)(dict(paths))
+    np.testing.assert_array_equal(out['img'][..., :3], rgbn[..., [2, 1, 0]])
+    np.testing.assert_array_equal(out['img'][..., 3], sar3[..., 0])
+
+
 def _dual_model():
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
@@ -320,10 +339,15 @@ def test_convpass_config_trains_only_adapters_and_head():
     cfg.model.backbone = dd.tiny_version(cfg.model.backbone)
     cfg.model.head.in_channels = dd.TINY_CHANNELS[-1]
     model = MODELS.build(cfg.model)
-    model.train()
+    model.init_weights()  # logs the trainable count
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(
         n.startswith(('backbone.convpass.', 'head.')) for n in trainable)
+    from mmringmoe.models.moe_loss import log_trainable
+    n_train, n_total = log_trainable(model, 'convpass')
+    assert n_train == model.backbone.num_trainable_params() + sum(
+        p.numel() for p in model.head.parameters())
+    assert n_train < 0.1 * n_total
 
 
 # ------------------------------------------------------------ bad input

@@ -159,10 +159,14 @@ class LoadOptSARPair(BaseTransform):
 
     def __init__(self,
                  opt_bands: Optional[Sequence[int]] = None,
+                 sar_band: Optional[int] = None,
                  sar_key: str = 'sar_path',
                  stats_file: Optional[str] = None,
                  backend_args: Optional[dict] = None):
         self.opt_bands = None if opt_bands is None else list(opt_bands)
+        # a SAR amplitude stored as several identical bands (e.g. a grey
+        # image saved as RGB): read any band count and keep band `sar_band`
+        self.sar_band = sar_band
         self.sar_key = sar_key
         self.stats_file = stats_file
         self.normalizers = None
@@ -174,7 +178,8 @@ class LoadOptSARPair(BaseTransform):
         self.opt_loader = LoadRSImageFromFile(
             modality=None, backend_args=backend_args)
         self.sar_loader = LoadRSImageFromFile(
-            modality='sar_l2', key=sar_key, backend_args=backend_args)
+            modality='sar_l2' if sar_band is None else None, key=sar_key,
+            backend_args=backend_args)
 
     def transform(self, results: dict) -> dict:
         if not results.get(self.sar_key):
@@ -191,6 +196,9 @@ class LoadOptSARPair(BaseTransform):
                 f'found {opt.shape[2]}; set opt_bands to choose them.')
         try:
             sar = self.sar_loader({self.sar_key: results[self.sar_key]})['img']
+            if self.sar_band is not None:
+                sar = SelectBands([self.sar_band])(dict(
+                    img=sar, img_path=results[self.sar_key]))['img']
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f'SAR partner {results[self.sar_key]!r} of optical image '
@@ -216,7 +224,7 @@ class LoadOptSARPair(BaseTransform):
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(opt_bands={self.opt_bands}, '
-                f'sar_key={self.sar_key!r})')
+                f'sar_band={self.sar_band}, sar_key={self.sar_key!r})')
 
 
 __all__ = ['LoadSegAnnotations', 'SelectBands', 'LoadOptSARPair']

@@ -19,3 +19,15 @@ def moe_balance_loss(*backbones, weight: float = 0.001):
         return {}
     return {'loss_moe_balance': weight * torch.stack(
         [t.float().reshape(()) for t in terms]).sum()}
+
+
+def log_trainable(model, name: str):
+    """Log how many parameters train (Fig. 12b compares PEFT with full
+    fine-tuning by this count)."""
+    from mmengine.logging import MMLogger
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    MMLogger.get_current_instance().info(
+        f'{name}: {trainable:,} of {total:,} parameters trainable '
+        f'({100.0 * trainable / max(total, 1):.2f}%)')
+    return trainable, total

@@ -2,7 +2,7 @@
 from mmpretrain.models.classifiers import ImageClassifier
 
 from mmringmoe.registry import MODELS
-from ..moe_loss import moe_balance_loss
+from ..moe_loss import log_trainable, moe_balance_loss
 
 
 @MODELS.register_module()
@@ -14,6 +14,12 @@ class RingMoEImageClassifier(ImageClassifier):
     def __init__(self, *args, moe_aux_weight: float = 0.001, **kwargs):
         super().__init__(*args, **kwargs)
         self.moe_aux_weight = moe_aux_weight
+
+    def init_weights(self):
+        super().init_weights()
+        # frozen_stages and Convpass freeze on train(); count what will train
+        self.train(self.training)
+        log_trainable(self, type(self).__name__)
 
     def loss(self, inputs, data_samples) -> dict:
         losses = super().loss(inputs, data_samples)

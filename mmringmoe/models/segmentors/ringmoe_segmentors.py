@@ -21,7 +21,7 @@ from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
 from mmringmoe.registry import MODELS
-from ..moe_loss import moe_balance_loss
+from ..moe_loss import log_trainable, moe_balance_loss
 
 
 def _out_channels(backbone) -> List[int]:
@@ -37,6 +37,12 @@ class RingMoEEncoderDecoder(EncoderDecoder):
     def __init__(self, *args, moe_aux_weight: float = 0.001, **kwargs):
         super().__init__(*args, **kwargs)
         self.moe_aux_weight = moe_aux_weight
+
+    def init_weights(self):
+        super().init_weights()
+        # frozen_stages and Convpass freeze on train(); count what will train
+        self.train(self.training)
+        log_trainable(self, type(self).__name__)
 
     def _moe_backbones(self) -> Tuple[nn.Module, ...]:
         return (self.backbone, )
