@@ -124,7 +124,8 @@ def official_params(a=SMALL, seed=0, with_training_state=True):
 
 
 # ------------------------------------------------- .ckpt writer (checkpoint.proto)
-_TYPES = {'float32': 'Float32', 'float16': 'Float16', 'int32': 'Int32', 'int64': 'Int64'}
+_TYPES = {'float32': 'Float32', 'float16': 'Float16', 'int32': 'Int32', 'int64': 'Int64',
+          'uint16': 'BFloat16'}
 
 
 def _varint(n):
@@ -140,8 +141,17 @@ def _ld(field, payload):
     return _varint(field << 3 | 2) + _varint(len(payload)) + payload
 
 
+def to_bfloat16_bits(params):
+    """float32 entries -> their BFloat16 bit patterns (uint16), truncating."""
+    return OrderedDict((k, (v.view(np.uint32) >> 16).astype(np.uint16) if v.dtype == np.float32 else v)
+                       for k, v in params.items())
+
+
 def write_ckpt(path, params, slice_bytes=1 << 29):
-    """Like mindspore.save_checkpoint: one serialised Checkpoint{value} per record."""
+    """Like mindspore.save_checkpoint: one serialised Checkpoint{value} per record.
+
+    uint16 arrays are written as BFloat16 bit patterns.
+    """
     with open(path, 'wb') as f:
         for name, arr in params.items():
             arr = np.asarray(arr)

@@ -236,3 +236,22 @@ def test_mim_layout_loads_into_ringmoe_mim(tmp_path, official_ckpt, capsys):
     again = read_mindspore_ckpt(back)
     for k, t in again.items():
         assert t.data.tobytes() == params[k].tobytes(), k
+
+
+def test_bfloat16_checkpoint_round_trip(tmp_path, official_ckpt, capsys):
+    _, params = official_ckpt
+    bf16 = off.to_bfloat16_bits(params)
+    src = tmp_path / 'bf16.ckpt'
+    off.write_ckpt(src, bf16)
+    rc, out = _convert(tmp_path, src, '--sar-l2-norm', '60', '40')
+    assert rc == 0, capsys.readouterr().err
+    ckpt = torch.load(out, weights_only=True)
+    w = ckpt['state_dict']['stages.0.blocks.0.attn.w_msa.proj.weight']
+    assert w.dtype == torch.bfloat16
+    ref = torch.from_numpy(bf16['encoder.layers.0.blocks.0.attn.proj.weight'].view(np.int16)).view(torch.bfloat16)
+    assert torch.equal(w, ref)
+    back = tmp_path / 'back.ckpt'
+    assert mmringmoe_to_mindspore.main([str(out), str(back)]) == 0
+    for k, t in read_mindspore_ckpt(back).items():
+        assert t.tensor_type == ('BFloat16' if bf16[k].dtype == np.uint16 else 'Int32'), k
+        assert t.data.tobytes() == bf16[k].tobytes(), k

@@ -167,7 +167,7 @@ def _context(cfg, sar_l2_norm, extra, groups, prefix, params=None):
         ctx['window'] = cfg['window_size'][int(groups['i'])]
     if params is not None and groups.get('m') == 'sar_l2':
         w = params.get(prefix + 'patch_embed2.projection.weight')
-        ctx['official_weight'] = None if w is None else w.data
+        ctx['official_weight'] = None if w is None else _values(w)
     return ctx
 
 
@@ -282,7 +282,7 @@ def convert_official(params: Dict[str, MSTensor],
         if leaf in ('attention_mask', 'attn_mask') and block + '.' in masks:
             res, w, shift = masks[block + '.']
             ref = swin_shift_mask(res, w, shift)
-            if t.data.shape != ref.shape or not np.array_equal(t.data, ref.astype(t.data.dtype)):
+            if t.data.shape != ref.shape or not np.array_equal(_values(t), ref):
                 raise ShapeMismatchError(
                     f'{name!r} (shape {tuple(t.data.shape)}) is not the shifted-window mask of a '
                     f'{res}x{res} map, window {w}, shift {shift} (shape {ref.shape}): check '
@@ -307,7 +307,9 @@ def convert_official(params: Dict[str, MSTensor],
     out = {'state_dict': OrderedDict(), 'mim_decoders': OrderedDict()}
     for key, section, rule, full, groups in plan:
         ctx = _context(cfg, norm, {}, groups, prefix, params)
-        xs = [params[s].data for s in full]
+        raw = [params[s].data for s in full]
+        src_type = params[full[0]].tensor_type
+        xs = [_values(params[s]) for s in full]
         y = KINDS[rule.kind][0](xs, ctx)
         if rule.kind == 'rel_index':
             # checked above; mmpretrain rebuilds these buffers and drops them when loading
@@ -315,11 +317,13 @@ def convert_official(params: Dict[str, MSTensor],
         if rule.kind in ('patch_weight', 'decoder') and groups.get('m') == 'sar_l2' \
                 and y.shape != xs[0].shape:
             suffix = 'decoder.sar_l2.' + groups['p'] if rule.kind == 'decoder' else 'sar_l2.weight'
-            extra[f'unfolded.{suffix}'] = xs[0]
+            extra[f'unfolded.{suffix}'] = raw[0]
             if rule.kind == 'patch_weight':
                 extra['unfolded.sar_l2.bias'] = params[prefix + 'patch_embed2.projection.bias'].data
-        src_type = params[full[0]].tensor_type
-        tensor = to_torch(MSTensor(np.ascontiguousarray(y), src_type, ()))
+        if src_type == 'BFloat16':  # computed in float32 (exact for the permutations)
+            tensor = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(torch.bfloat16)
+        else:
+            tensor = to_torch(MSTensor(np.ascontiguousarray(y), src_type, ()))
         out[section][key] = tensor
     for key, (value, _) in filled.items():
         shape, dtype = targets[key]
@@ -426,9 +430,20 @@ def to_official(ckpt: dict) -> 'OrderedDict[str, MSTensor]':
             continue
         data = produced[name]
         ttype = types.get(name, _ms_type(data))
+        if ttype == 'BFloat16' and data.dtype != np.uint16:  # regenerated constants
+            import torch
+            data = torch.from_numpy(np.asarray(data, np.float32)).to(torch.bfloat16) \
+                .view(torch.int16).numpy().view(np.uint16)
         data = np.ascontiguousarray(data).astype(MS_TO_NUMPY[ttype], copy=False)
         out[name] = MSTensor(data, ttype, tuple(dims.get(name, data.shape or (0,))))
     return out
+
+
+def _values(t: MSTensor) -> np.ndarray:
+    """Numeric values of a checkpoint tensor (BFloat16 bits widened to float32)."""
+    if t.tensor_type == 'BFloat16':
+        return (t.data.astype(np.uint32) << 16).view(np.float32)
+    return t.data
 
 
 def _np(value) -> np.ndarray:
