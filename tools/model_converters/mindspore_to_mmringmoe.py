@@ -81,7 +81,7 @@ def main(argv=None):
                                 out_indices=args.out_indices,
                                 with_decoders=not args.no_decoders,
                                 allow_partial=args.allow_partial,
-                                source=osp.abspath(args.input))
+                                source=osp.abspath(args.input), consume=True)
     except (FileNotFoundError, CheckpointFormatError, ShapeMismatchError, ConversionError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -302,6 +302,8 @@ def to_torch(tensor: MSTensor):
     """An ``MSTensor`` as a torch tensor of the same dtype (bit-exact, BFloat16 included)."""
     import torch
     data = np.ascontiguousarray(tensor.data)
+    if not data.flags.writeable:
+        data = data.copy()
     if tensor.tensor_type == 'BFloat16':
-        return torch.from_numpy(data.view(np.int16).copy()).view(torch.bfloat16)
-    return torch.from_numpy(data.copy())
+        return torch.from_numpy(data.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(data)  # shares memory with the array

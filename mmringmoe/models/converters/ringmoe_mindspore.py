@@ -193,7 +193,8 @@ def convert_official(params: Dict[str, MSTensor],
                      noisy_gating: bool = False,
                      with_decoders: bool = True,
                      allow_partial: bool = False,
-                     source: str = '') -> dict:
+                     source: str = '',
+                     consume: bool = False) -> dict:
     """Official MindSpore RingMoE parameters -> mmringmoe checkpoint dict.
 
     Args:
@@ -207,6 +208,8 @@ def convert_official(params: Dict[str, MSTensor],
         sar_l2_norm: ``(mean, std)`` our pipeline normalises SAR-L2 with; the
             fold then also absorbs the official per-channel normalisation.
         allow_partial: write even if parameters are unmapped or missing.
+        consume: remove converted entries from ``params`` as it goes (halves
+            the peak memory of a 14.7B conversion).
 
     Raises:
         ShapeMismatchError: first tensor whose shape the arch does not expect.
@@ -265,10 +268,10 @@ def convert_official(params: Dict[str, MSTensor],
                     f'{got}, the arch expects {tuple(want)} (it becomes {key!r} of shape '
                     f'{shape}). Check --arch / --img-size, and that the checkpoint is a merged '
                     '(not per-device sliced) one.')
-        plan.append((key, section, rule, full, groups))
+        plan.append((key, section, rule, full, groups, ctx))
 
     # 2. constants and known extras
-    used = {s for _, _, _, full, _ in plan for s in full}
+    used = {s for _, _, _, full, _, _ in plan for s in full}
     ignored, extra = OrderedDict(), OrderedDict()
     masks = _shift_masks(cfg, prefix)
     training_state = []
@@ -305,8 +308,10 @@ def convert_official(params: Dict[str, MSTensor],
     # 3. convert
     import torch
     out = {'state_dict': OrderedDict(), 'mim_decoders': OrderedDict()}
-    for key, section, rule, full, groups in plan:
-        ctx = _context(cfg, norm, {}, groups, prefix, params)
+    kept = [n for n in names if n not in training_state]
+    types = {n: params[n].tensor_type for n in kept}
+    dims = {n: list(params[n].dims) for n in kept}
+    for key, section, rule, full, groups, ctx in plan:
         raw = [params[s].data for s in full]
         src_type = params[full[0]].tensor_type
         xs = [_values(params[s]) for s in full]
@@ -325,6 +330,9 @@ def convert_official(params: Dict[str, MSTensor],
         else:
             tensor = to_torch(MSTensor(np.ascontiguousarray(y), src_type, ()))
         out[section][key] = tensor
+        if consume:  # each source feeds one target: free it now
+            for src in full:
+                params.pop(src, None)
     for key, (value, _) in filled.items():
         shape, dtype = targets[key]
         out['state_dict'][key] = getattr(torch, value)(shape, dtype=getattr(torch, dtype))
@@ -353,9 +361,7 @@ def convert_official(params: Dict[str, MSTensor],
                     ignored=dict(ignored), unmapped=unmapped, missing=missing,
                     training_state_dropped=len(training_state)),
         mindspore=dict(prefix=prefix,
-                       order=[n for n in names if n not in training_state],
-                       tensor_types={n: params[n].tensor_type for n in names if n not in training_state},
-                       dims={n: list(params[n].dims) for n in names if n not in training_state},
+                       order=kept, tensor_types=types, dims=dims,
                        sar_l2_norm=norm,
                        extra=OrderedDict((k, torch.from_numpy(np.ascontiguousarray(v)))
                                          for k, v in extra.items())),
