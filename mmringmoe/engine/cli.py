@@ -2,6 +2,7 @@
 toolbox scope, input checks, one-line errors and cleanup after a run."""
 import difflib
 import importlib
+import os
 import os.path as osp
 import sys
 
@@ -20,7 +21,11 @@ def load_config(path, cfg_options=None):
         raise UserError(f'config file {path} does not exist')
     try:
         cfg = Config.fromfile(path)
-    except (SyntaxError, ImportError, KeyError, FileNotFoundError) as e:
+    except ImportError as e:
+        cause = e.__cause__ or e  # mmengine's message lists sys.path instead
+        raise UserError(f'config {path}: custom_imports failed: '
+                        f'{type(cause).__name__}: {_one_line(cause)}') from e
+    except (SyntaxError, KeyError, FileNotFoundError) as e:
         raise UserError(f'cannot read config {path}: {_one_line(e)}') from e
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -161,8 +166,13 @@ def _one_line(err):
 
 
 def run_cli(fn, args):
-    """Run ``fn(args)``; bad input ends with ``error: ...`` and exit code 1."""
+    """Run ``fn(args)``; bad input ends with ``error: ...`` and exit code 1.
+
+    ``MMRINGMOE_DEBUG=1`` shows the full traceback instead.
+    """
     from mmringmoe.engine.checkpoint import CheckpointError
+    if os.environ.get('MMRINGMOE_DEBUG', '0') == '1':
+        return fn(args)
     try:
         return fn(args)
     except (UserError, CheckpointError, FileNotFoundError) as e:
