@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Multi-GPU training with torchrun:
+# Distributed training with torchrun (DDP, or FSDP for configs with
+# runner_type='FlexibleRunner'):
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 #   GPUS=8 bash tools/dist_train.sh CONFIG [train.py args...]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT.
