@@ -70,10 +70,12 @@ def encode(obj, path='checkpoint'):
         return tuple(encode(v, path) for v in obj)
     if isinstance(obj, (list, tuple)):
         return type(obj)(encode(v, f'{path}[{i}]') for i, v in enumerate(obj))
-    print_log(f'checkpoint entry {path} is a {type(obj).__qualname__}, '
-              'which weights-only loading refuses: stored as its repr',
-              logger='current', level=30)
-    return repr(obj)
+    # Kept as it is rather than lost: the file may then be refused by a
+    # weights-only load, which says which object is in the way.
+    print_log(f'checkpoint entry {path} is a {type(obj).__module__}.'
+              f'{type(obj).__qualname__}, which weights-only loading may '
+              'refuse', logger='current', level=30)
+    return obj
 
 
 def decode(obj):
