@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset, Compose
+from mmengine.dist import barrier, get_dist_info
 
 from mmringmoe.registry import DATASETS
 from .builtin_pretrain import builtin_data_ready, make_builtin_pretrain_data
@@ -73,9 +74,14 @@ class RingMOSSDataset(BaseDataset):
         self.folders = {m: (data_prefix or {}).get(m, m) for m in modalities}
         self.per_sample_seed = per_sample_seed
         self.max_per_modality = max_per_modality
-        if generate_builtin and not builtin_data_ready(
-                data_root, [self.folders[m] for m in self.modalities]):
-            make_builtin_pretrain_data(data_root)
+        if generate_builtin:
+            # rank 0 writes, the others wait: no two processes write a file
+            rank, world_size = get_dist_info()
+            if rank == 0 and not builtin_data_ready(
+                    data_root, [self.folders[m] for m in self.modalities]):
+                make_builtin_pretrain_data(data_root)
+            if world_size > 1:
+                barrier()
         if isinstance(pipeline, dict):
             self.modality_pipelines = {
                 m: Compose(p) for m, p in pipeline.items()}

@@ -84,12 +84,16 @@ def materialize_module(module: nn.Module, device) -> None:
 @FUNCTIONS.register_module()
 def ringmoe_block_wrap_policy(module: nn.Module, recurse: bool,
                               nonwrapped_numel: int) -> bool:
-    """FSDP auto-wrap policy: one unit per Swin V2 block (its attention and
-    RMoE experts: 0.54B parameters in a 1b-stage-3 block with 4 modalities)."""
+    """FSDP auto-wrap policy: one unit per expert group (the collaborative
+    experts, each modality's specialized experts: 0.41B parameters each in a
+    1b stage-4 block) and one per Swin V2 block for the rest (attention,
+    norms, shared expert, routers). A whole stage-4 block would be 2.2B."""
     if recurse:
         return True
     from mmpretrain.models.backbones.swin_transformer_v2 import SwinBlockV2
-    return isinstance(module, SwinBlockV2)
+
+    from mmringmoe.models.layers.rmoe import GroupedExperts
+    return isinstance(module, (SwinBlockV2, GroupedExperts))
 
 
 @FUNCTIONS.register_module()
