@@ -11,3 +11,5 @@ model = dict(
     backbone=dict(_base_.backbone, drop_path_rate=0.3),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6))
+# Potsdam's reported metric is mF1: keep the best checkpoint by it.
+default_hooks = dict(checkpoint=dict(save_best='mF1'))
