@@ -409,3 +409,22 @@ def test_missing_partner_image(tmp_path):
         LoadOptSARPair()(dict(
             img_path=str(root / 'optical' / 'train' / 'b.tif'),
             sar_path=str(root / 'sar' / 'train' / 'b.tif')))
+
+
+def test_sarsegl1_cli(tmp_path):
+    import sarsegl1
+    scenes = dd.make_sarsegl1_raw(str(tmp_path / 'raw'))
+    argv = []
+    for name, images, label in scenes:
+        argv += ['--scene', name, *images, label]
+    out = str(tmp_path / 'SARSegL1')
+    counts = sarsegl1.main(argv + ['--out-dir', out, '--size', '32',
+                                   '--overlap', '8'])
+    train = open(osp.join(out, 'splits', 'train.txt')).read().split()
+    test = open(osp.join(out, 'splits', 'test.txt')).read().split()
+    assert (len(train), len(test)) == (counts['train'], counts['test'])
+    assert counts['train'] == round(0.8 * counts['total'])
+    assert not set(train) & set(test)
+    with pytest.raises(SystemExit):
+        sarsegl1.main(['--scene', 'x', 'a.tif', 'b.tif', 'l.png',
+                       '--out-dir', out])
