@@ -256,3 +256,26 @@ def test_sparse_backbone_adds_the_balance_loss(config, sparse, tmp_path):
         aux = model.backbone.aux_loss()
         assert float(aux) > 0
         torch.testing.assert_close(losses['loss_moe_balance'], 0.001 * aux)
+
+
+def full_size_backbone(bb_cfg):
+    """The config's own (1B / EP) backbone on the meta device: no memory,
+    no checkpoint."""
+    import mmringmoe.models  # noqa: F401
+    from mmringmoe.models import RingMoE
+    kwargs = dict(bb_cfg)
+    assert kwargs.pop('type') == 'mmringmoe.RingMoE'
+    kwargs['init_cfg'] = None
+    with torch.device('meta'):
+        return RingMoE(**kwargs)
+
+
+@pytest.mark.parametrize('config', sorted(CONFIGS) + sorted(VARIANTS))
+def test_full_size_backbone_widths_match_the_neck(config):
+    cfg = load_config(config)
+    bb = full_size_backbone(cfg.model.backbone)
+    widths = [bb.num_out_channels[i] for i in cfg.model.backbone.out_indices]
+    assert widths == [448, 896, 1792, 3584] == cfg.model.neck.in_channels
+    n = sum(p.numel() for p in bb.parameters()) / 1e9
+    # paper: 1B dense (KS/KA/KC), 4.3B EP
+    assert 1.0 < n < 1.2 if bb.moe_mode == 'dense' else 4.2 < n < 4.6

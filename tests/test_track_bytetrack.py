@@ -306,3 +306,68 @@ def test_air_hsao_config_trains_and_evaluates(config, tmp_path):
                        tmp_path / 'test')
     for key in MOT_KEYS:
         assert key in metrics
+
+
+@pytest.mark.parametrize('config', [STAGE1, STAGE2] + OTHER_CONFIGS)
+def test_full_size_backbone_strides_8_16_32_match_the_pafpn(config):
+    from test_det_configs import full_size_backbone
+    cfg = load_config(config)
+    det = cfg.model.detector
+    bb = full_size_backbone(det.backbone)
+    assert tuple(det.backbone.out_indices) == (1, 2, 3)  # strides 8, 16, 32
+    assert [bb.num_out_channels[i] for i in (1, 2, 3)] == \
+        det.neck.in_channels == [896, 1792, 3584]
+    assert det.bbox_head.strides == (8, 16, 32)
+
+
+def _video_samples(tmp_path, pred_shift=0.0):
+    """A 3-frame video: an aircraft (class 1) and a ship (class 2) moving
+    5 px per frame; predictions are the ground truth shifted by
+    ``pred_shift`` px."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    frames = []
+    for f in range(3):
+        gts = [dict(instance_id=1, category_id=1, bbox=[10 + 5 * f, 10,
+                                                       40 + 5 * f, 34],
+                    mot_conf=1.0, visibility=1.0),
+               dict(instance_id=2, category_id=2, bbox=[80 - 5 * f, 50,
+                                                       108 - 5 * f, 80],
+                    mot_conf=1.0, visibility=1.0)]
+        sample = DetDataSample(metainfo=dict(
+            img_path=str(tmp_path / 'test' / 'v1' / 'img' / f'{f + 1:06d}.jpg'),
+            frame_id=f, ori_video_length=3, instances=gts))
+        sample.pred_track_instances = InstanceData(
+            bboxes=torch.tensor([g['bbox'] for g in gts]) + pred_shift,
+            instances_id=torch.tensor([1, 2]),
+            scores=torch.tensor([0.9, 0.9]),
+            labels=torch.tensor([0, 1]))
+        frames.append(sample)
+    # what mmengine's Evaluator hands the metric (TrackDataSample.to_dict())
+    return [dict(video_data_samples=frames)]
+
+
+@pytest.mark.parametrize('shift,expected_mota', [(0.0, 1.0), (40.0, -1.0)])
+def test_class_agnostic_mot_metric_scores_every_class(tmp_path, shift,
+                                                      expected_mota):
+    """MOTA = 1 - (FN + FP + IDSW) / GT over aircraft AND ships: perfect
+    tracks give 1; tracks 40 px off give 6 FN + 6 FP over 6 GT = -1.
+    mmdet's own metric only sees class 1, i.e. half the boxes."""
+    import mmringmoe  # noqa: F401
+    from mmdet.evaluation import MOTChallengeMetric
+
+    from mmringmoe.evaluation.metrics.mot_metric import \
+        ClassAgnosticMOTChallengeMetric
+    ours = ClassAgnosticMOTChallengeMetric(metric=['CLEAR', 'Identity'])
+    ours.process({}, _video_samples(tmp_path, shift))
+    res = ours.evaluate(1)
+    assert res['motchallenge-metric/MOTA'] == pytest.approx(expected_mota)
+    assert res['motchallenge-metric/TP'] + \
+        res['motchallenge-metric/FN'] == 6
+    if shift == 0:
+        assert res['motchallenge-metric/IDF1'] == pytest.approx(1.0)
+        upstream = MOTChallengeMetric(metric=['CLEAR'])
+        upstream.process({}, _video_samples(tmp_path, shift))
+        up = upstream.evaluate(1)
+        assert up['motchallenge-metric/TP'] + \
+            up['motchallenge-metric/FN'] == 3
