@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'dataset_converters'))
+sys.path.append(osp.join(ROOT, 'tools', 'dataset_converters'))
 
 SIZE = 64
 
