@@ -57,17 +57,17 @@ class RelationNetClassifier(BaseModel):
         self.relation = RelationModule(in_channels, relation_channels,
                                        relation_hidden)
 
-    def _scores(self, support, query, support_labels):
-        num_ways = int(support_labels.max()) + 1
+    def _scores(self, support, query, support_labels, num_ways):
         fs = self.extractor(support)
         fq = self.extractor(query)
-        protos = torch.stack([fs[support_labels == c].sum(0)
-                              for c in range(num_ways)])
+        protos = fs.new_zeros((num_ways, ) + fs.shape[1:]).index_add_(
+            0, support_labels, fs)
         return self.relation(protos, fq)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         scores = [
-            self._scores(s, q, ds.support_labels.to(s.device))
+            self._scores(s, q, ds.support_labels.to(s.device),
+                         int(ds.support_labels.max()) + 1)
             for s, q, ds in zip(inputs['support'], inputs['query'],
                                 data_samples)]
         if mode == 'tensor':
