@@ -26,9 +26,6 @@ of the contract and changes only what the official modules compute:
 
 Numbers still differ from the Ascend run by its float16 matmuls.
 """
-from typing import Sequence
-
-import torch
 import torch.nn as nn
 from mmpretrain.models.utils import WindowMSA
 

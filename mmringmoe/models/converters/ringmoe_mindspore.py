@@ -302,7 +302,8 @@ def convert_official(params: Dict[str, MSTensor],
         if unmapped:
             lines.append(f'{len(unmapped)} official parameter(s) not mapped:\n  ' + '\n  '.join(unmapped))
         if missing:
-            lines.append(f'{len(missing)} RingMoE parameter(s) left uninitialised:\n  ' + '\n  '.join(missing))
+            lines.append(f'{len(missing)} RingMoE parameter(s) left uninitialised:\n  '
+                         + '\n  '.join(missing))
         raise ConversionError('\n'.join(lines) + '\n(pass --allow-partial to write the checkpoint anyway)')
 
     # 3. convert

@@ -45,7 +45,6 @@ Official parameters that are not weights of the RingMoE computation:
 state (``adam_m.``, ``adam_v.``, ``global_step``, ...).
 """
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -336,8 +335,10 @@ _EXP = r'(?P<m>opt|ms|sar_l1|sar_l2)'
 #: RingMoE (backbone) key -> official key(s) relative to ``encoder.``; ``{mi}``
 #: is the official index of modality ``{m}``, ``{pi}`` the previous stage.
 BACKBONE_RULES: List[Rule] = [
-    Rule(r'patch_embed\.' + _EXP + r'\.projection\.weight', ['patch_embed{mi}.projection.weight'], 'patch_weight'),
-    Rule(r'patch_embed\.' + _EXP + r'\.projection\.bias', ['patch_embed{mi}.projection.bias'], 'patch_bias'),
+    Rule(r'patch_embed\.' + _EXP + r'\.projection\.weight', ['patch_embed{mi}.projection.weight'],
+         'patch_weight'),
+    Rule(r'patch_embed\.' + _EXP + r'\.projection\.bias', ['patch_embed{mi}.projection.bias'],
+         'patch_bias'),
     Rule(r'patch_embed\.' + _EXP + r'\.norm\.weight', ['patch_embed{mi}.norm.gamma']),
     Rule(r'patch_embed\.' + _EXP + r'\.norm\.bias', ['patch_embed{mi}.norm.beta']),
     Rule(r'mask_token', ['mask_token']),
@@ -352,25 +353,29 @@ BACKBONE_RULES: List[Rule] = [
          [_OBLK + 'attn.relative_position_bias.relative_position_bias_table']),
     Rule(_BLK + r'attn\.w_msa\.relative_position_index',
          [_OBLK + 'attn.relative_position_bias.relative_position_index'], 'rel_index'),
-    Rule(_BLK + r'ffn\.shared_expert\.layers\.0\.0\.weight', [_OBLK + 'mlp.public_ffn.mapping.weight'], 'transpose'),
+    Rule(_BLK + r'ffn\.shared_expert\.layers\.0\.0\.weight', [_OBLK + 'mlp.public_ffn.mapping.weight'],
+         'transpose'),
     Rule(_BLK + r'ffn\.shared_expert\.layers\.0\.0\.bias', [_OBLK + 'mlp.public_ffn.mapping.bias']),
-    Rule(_BLK + r'ffn\.shared_expert\.layers\.1\.weight', [_OBLK + 'mlp.public_ffn.projection.weight'], 'transpose'),
+    Rule(_BLK + r'ffn\.shared_expert\.layers\.1\.weight', [_OBLK + 'mlp.public_ffn.projection.weight'],
+         'transpose'),
     Rule(_BLK + r'ffn\.shared_expert\.layers\.1\.bias', [_OBLK + 'mlp.public_ffn.projection.bias']),
     Rule(_BLK + r'ffn\.collab_experts\.w1', [_OBLK + 'mlp.cross_ffn.mapping.weight']),
     Rule(_BLK + r'ffn\.collab_experts\.b1', [_OBLK + 'mlp.cross_ffn.mapping.bias'], 'expert_bias'),
     Rule(_BLK + r'ffn\.collab_experts\.w2', [_OBLK + 'mlp.cross_ffn.projection.weight']),
     Rule(_BLK + r'ffn\.collab_experts\.b2', [_OBLK + 'mlp.cross_ffn.projection.bias'], 'expert_bias'),
     Rule(_BLK + r'ffn\.collab_router\.gate\.weight', [_OBLK + 'mlp.cross_router.dense.weight']),
-    Rule(_BLK + r'ffn\.specialized_experts\.' + _EXP + r'\.w1', [_OBLK + 'mlp.special_ffn.{mi}.mapping.weight']),
+    Rule(_BLK + r'ffn\.specialized_experts\.' + _EXP + r'\.w1',
+         [_OBLK + 'mlp.special_ffn.{mi}.mapping.weight']),
     Rule(_BLK + r'ffn\.specialized_experts\.' + _EXP + r'\.b1',
          [_OBLK + 'mlp.special_ffn.{mi}.mapping.bias'], 'expert_bias'),
-    Rule(_BLK + r'ffn\.specialized_experts\.' + _EXP + r'\.w2', [_OBLK + 'mlp.special_ffn.{mi}.projection.weight']),
+    Rule(_BLK + r'ffn\.specialized_experts\.' + _EXP + r'\.w2',
+         [_OBLK + 'mlp.special_ffn.{mi}.projection.weight']),
     Rule(_BLK + r'ffn\.specialized_experts\.' + _EXP + r'\.b2',
          [_OBLK + 'mlp.special_ffn.{mi}.projection.bias'], 'expert_bias'),
     Rule(_BLK + r'ffn\.specialized_routers\.' + _EXP + r'\.gate\.weight',
          [_OBLK + 'mlp.special_router.{mi}.dense.weight']),
-    Rule(r'stages\.(?P<i>[1-9]\d*)\.downsample\.reduction\.weight', ['layers.{pi}.downsample.reduction.weight'],
-         'merge_order'),
+    Rule(r'stages\.(?P<i>[1-9]\d*)\.downsample\.reduction\.weight',
+         ['layers.{pi}.downsample.reduction.weight'], 'merge_order'),
     Rule(r'stages\.(?P<i>[1-9]\d*)\.downsample\.norm\.weight', ['layers.{pi}.downsample.norm.gamma']),
     Rule(r'stages\.(?P<i>[1-9]\d*)\.downsample\.norm\.bias', ['layers.{pi}.downsample.norm.beta']),
     Rule(r'norm(?P<last>\d+)\.weight', ['norm.gamma']),
@@ -379,7 +384,8 @@ BACKBONE_RULES: List[Rule] = [
 
 #: decoders (top level of the official SimMIM_Moe, no ``encoder.`` prefix)
 DECODER_RULES: List[Rule] = [
-    Rule(r'neck\.decoders\.' + _EXP + r'\.decoder\.0\.(?P<p>weight|bias)', ['decoder_{mi}.{p}'], 'decoder'),
+    Rule(r'neck\.decoders\.' + _EXP + r'\.decoder\.0\.(?P<p>weight|bias)', ['decoder_{mi}.{p}'],
+         'decoder'),
 ]
 
 #: RingMoE keys the official model has no counterpart for, and how they are filled.
