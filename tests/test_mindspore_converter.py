@@ -255,3 +255,21 @@ def test_bfloat16_checkpoint_round_trip(tmp_path, official_ckpt, capsys):
     for k, t in read_mindspore_ckpt(back).items():
         assert t.tensor_type == ('BFloat16' if bf16[k].dtype == np.uint16 else 'Int32'), k
         assert t.data.tobytes() == bf16[k].tobytes(), k
+
+
+def test_wrapper_prefix(tmp_path, official_ckpt, capsys):
+    """Names saved through a wrapper cell with its own prefix convert and come back unchanged."""
+    _, params = official_ckpt
+    wrapped = {('adam_m.network.' + k[len('adam_m.'):] if k.startswith('adam_m.') else
+                k if k.startswith(('adam_v.', 'global_step', 'learning_rate')) else 'network.' + k): v
+               for k, v in params.items()}
+    src = tmp_path / 'wrapped.ckpt'
+    off.write_ckpt(src, wrapped)
+    rc, out = _convert(tmp_path, src)
+    assert rc == 0, capsys.readouterr().err
+    back = tmp_path / 'back.ckpt'
+    assert mmringmoe_to_mindspore.main([str(out), str(back)]) == 0
+    again = read_mindspore_ckpt(back)
+    assert 'network.decoder_3.bias' in again and 'network.encoder.norm.gamma' in again
+    for k, t in again.items():
+        assert t.data.tobytes() == wrapped[k].tobytes(), k

@@ -40,11 +40,21 @@ class ShapeMismatchError(ValueError):
 
 
 # ------------------------------------------------------------------ arch
-def detect_prefix(names: Sequence[str]) -> str:
-    """``'encoder.'`` for SimMIM / fine-tuning checkpoints, ``''`` for a bare encoder."""
-    if any(n.startswith('encoder.patch_embed0.') or n.startswith('encoder.layers.') for n in names):
-        return 'encoder.'
-    return ''
+def detect_prefix(names: Sequence[str], anchor: str = 'patch_embed0.projection.weight') -> str:
+    """What precedes the official names: ``'encoder.'`` in SimMIM / fine-tuning
+    checkpoints, ``''`` for a bare encoder, more if a wrapper cell added its own
+    (optimizer state, e.g. ``adam_m.``, is not considered)."""
+    hits = [n[:-len(anchor)] for n in names
+            if n.endswith(anchor) and not is_training_state(n) and n[:-len(anchor)][-1:] in ('', '.')]
+    return min(hits, key=len) if hits else ('encoder.' if anchor.startswith('patch') else '')
+
+
+def decoder_prefix(names: Sequence[str], encoder_prefix: str) -> str:
+    """Prefix of ``decoder_0..3``: the SimMIM cell's, i.e. the encoder prefix minus ``encoder.``."""
+    found = detect_prefix(names, 'decoder_0.weight')
+    if any(n.endswith('decoder_0.weight') for n in names):
+        return found
+    return encoder_prefix[:-len('encoder.')] if encoder_prefix.endswith('encoder.') else ''
 
 
 def infer_arch(params: Dict[str, MSTensor], prefix: Optional[str] = None) -> Tuple[dict, int]:
@@ -217,6 +227,7 @@ def convert_official(params: Dict[str, MSTensor],
     """
     names = list(params)
     prefix = detect_prefix(names)
+    dec_prefix = decoder_prefix(names, prefix)
     if arch == 'auto' or arch is None:
         arch_settings, inferred_size = infer_arch(params, prefix)
         img_size = img_size or inferred_size
@@ -252,7 +263,7 @@ def convert_official(params: Dict[str, MSTensor],
                 missing.append(f'{key} (no official counterpart)')
             continue
         rule, sources, groups = hit
-        src_prefix = prefix if rules is BACKBONE_RULES else ''
+        src_prefix = prefix if rules is BACKBONE_RULES else dec_prefix
         full = [src_prefix + s for s in sources]
         absent = [s for s in full if s not in params]
         if absent:
@@ -291,7 +302,7 @@ def convert_official(params: Dict[str, MSTensor],
                     f'{res}x{res} map, window {w}, shift {shift} (shape {ref.shape}): check '
                     '--img-size / --arch')
             ignored[name] = 'constant: shifted-window attention mask, recomputed by mmpretrain'
-        elif name.startswith(prefix + 'patch_embed.') and prefix:
+        elif name.startswith(prefix + 'patch_embed.'):
             ignored[name] = ('unused: SwinTransformerV2.__init__ builds patch_embed, the '
                              'multi-modal SimMIM forward uses patch_embed0..3 only')
             extra[name] = t.data
@@ -361,7 +372,7 @@ def convert_official(params: Dict[str, MSTensor],
         report=dict(mapped=len(used), filled=dict((k, v[1]) for k, v in filled.items()),
                     ignored=dict(ignored), unmapped=unmapped, missing=missing,
                     training_state_dropped=len(training_state)),
-        mindspore=dict(prefix=prefix,
+        mindspore=dict(prefix=prefix, decoder_prefix=dec_prefix,
                        order=kept, tensor_types=types, dims=dims,
                        sar_l2_norm=norm,
                        extra=OrderedDict((k, torch.from_numpy(np.ascontiguousarray(v)))
@@ -399,7 +410,7 @@ def to_official(ckpt: dict) -> 'OrderedDict[str, MSTensor]':
                                  if k.startswith('backbone.'))
     sections = [(state_dict, BACKBONE_RULES, prefix)]
     if decoders:
-        sections.append((decoders, DECODER_RULES, ''))
+        sections.append((decoders, DECODER_RULES, ms.get('decoder_prefix', '')))
     for sd, rules, src_prefix in sections:
         for key, value in sd.items():
             hit = find_rule(key, rules, num_stages)
