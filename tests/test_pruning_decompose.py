@@ -3,7 +3,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from pruning_common import converter, num_params, read, rebuild
+from pruning_common import converter, load_strict, num_params, read, rebuild
 
 from mmringmoe.models import RingMoE
 from mmringmoe.models.pruning import (backbone_kwargs, count_params,
@@ -82,3 +82,40 @@ def test_extract_tool_reads_mim_checkpoint_and_refuses_bad_input(
         tool.main([str(tmp_path / 'missing.pth'), str(tmp_path / 'y.pth'),
                    '--modalities', 'opt'])
     assert not (tmp_path / 'x.pth').exists()
+
+
+def test_official_layout_checkpoint_keeps_its_backbone_config():
+    """Checkpoints of the MindSpore converter (RingMoEMindSpore, Swin V1
+    attention, its config in ``meta['backbone']``) go through the same
+    tools and rebuild as the same class."""
+    from mmringmoe.models.pruning import (backbone_cfg, merge_experts,
+                                          prune_collab_experts, to_mmpretrain)
+    from mmringmoe.registry import MODELS
+    cfg = dict(type='mmringmoe.RingMoEMindSpore',
+               arch=dict(embed_dims=32, depths=[2, 2, 2, 2],
+                         num_heads=[1, 2, 4, 8], num_specialized_experts=4,
+                         num_collab_experts=4),
+               modalities=['opt', 'ms', 'sar_l1', 'sar_l2'], img_size=64,
+               window_size=[8, 4, 2, 1], use_mask_token=True,
+               out_indices=[0, 1, 2, 3])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg).eval()
+    meta, out = extract_modalities(model.state_dict(), ['sar_l1'],
+                                   {'backbone': cfg})
+    assert meta['backbone']['type'] == 'mmringmoe.RingMoEMindSpore'
+    assert meta['backbone']['modalities'] == ['sar_l1']
+    assert meta['window_size'] == [8, 4, 2, 1]
+    sub = load_strict(MODELS.build(backbone_cfg(meta)), out).eval()
+    x = torch.randn(1, 8, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model(x, modality='sar_l1'), sub(x, modality='sar_l1')):
+            assert torch.equal(a, b)
+    ep_meta, ep = prune_collab_experts(
+        out, {b: [1] for b in meta['blocks']}, meta)
+    assert ep_meta['backbone']['arch']['num_collab_experts'] == 1
+    load_strict(MODELS.build(backbone_cfg(ep_meta)), ep)
+    ks_meta, ks = merge_experts(ep, 'ks', meta=ep_meta)
+    assert ks_meta['backbone']['moe_mode'] == 'dense'
+    load_strict(MODELS.build(backbone_cfg(ks_meta)), ks)
+    with pytest.raises(ValueError, match='Swin V1'):
+        to_mmpretrain(ks, meta=ks_meta)

@@ -89,7 +89,7 @@ def main(argv=None):
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import Runner
 
-    from mmringmoe.models.pruning import (backbone_kwargs, describe,
+    from mmringmoe.models.pruning import (backbone_cfg, describe,
                                           load_checkpoint, plot_usage,
                                           save_usage, usage_from_stats)
     from mmringmoe.models.pruning.checkpoint import check_output_path
@@ -117,7 +117,7 @@ def main(argv=None):
         raise ValueError(f'unknown modality {modality!r}: the checkpoint '
                          f'holds {meta["modalities"]}')
     # the checkpoint decides the architecture (e.g. per-block expert counts)
-    kwargs = backbone_kwargs(meta)
+    kwargs = backbone_cfg(meta)
     mods = [modality] + [m for m in meta['modalities'] if m != modality]
     kwargs['modalities'] = tuple(mods)
     bb_cfg.update(kwargs)

@@ -3,8 +3,8 @@
 Library functions behind ``tools/model_converters``; they work on backbone
 state dicts (meta tensors included), never on the files themselves.
 """
-from .checkpoint import (backbone_kwargs, check_output_path, count_params,
-                         describe, format_count, load_checkpoint,
+from .checkpoint import (backbone_cfg, backbone_kwargs, check_output_path,
+                         count_params, describe, format_count, load_checkpoint,
                          print_counts, save_checkpoint)
 from .decompose import extract_modalities
 from .expert_pruning import prune_by_usage, prune_collab_experts, select_experts
@@ -15,7 +15,7 @@ from .usage import (check_usage, load_usage, plot_usage, save_usage,
                     usage_from_stats)
 
 __all__ = [
-    'backbone_kwargs', 'check_output_path', 'count_params', 'describe',
+    'backbone_cfg', 'backbone_kwargs', 'check_output_path', 'count_params', 'describe',
     'format_count', 'load_checkpoint', 'print_counts', 'save_checkpoint',
     'extract_modalities', 'prune_by_usage', 'prune_collab_experts',
     'select_experts', 'from_mmpretrain', 'mmpretrain_kwargs', 'to_mmpretrain',

@@ -161,14 +161,15 @@ def describe(state_dict, meta=None):
                          'or stages.<i>.blocks.<j> keys')
     first = mods[0]
     embed_dims = state_dict[f'patch_embed.{first}.projection.weight'].shape[0]
-    depths, num_heads = [], []
+    depths, num_heads, windows = [], [], []
     for name in blocks:
         stage = int(name.split('.')[1])
         while len(depths) <= stage:
             depths.append(0)
-            num_heads.append(
-                state_dict[f'stages.{len(depths) - 1}.blocks.0.attn.w_msa.'
-                           'logit_scale'].shape[0])
+            heads, window = _attention_shape(
+                state_dict, f'stages.{len(depths) - 1}.blocks.0.attn.w_msa.')
+            num_heads.append(heads)
+            windows.append(window)
         depths[stage] += 1
     hidden, width = _hidden_and_width(state_dict, blocks[0])
     extra = [int(n.split('.')[3]) + 1 for n in blocks
@@ -199,8 +200,6 @@ def describe(state_dict, meta=None):
                            ('shared', 'shared_expert.')):
             if any(k.startswith(p + key) for k in state_dict):
                 expert_types.append(etype)
-    table = state_dict.get(
-        f'{blocks[0]}.attn.w_msa.relative_coords_table')
     meta.update(
         arch=arch,
         modalities=mods,
@@ -222,9 +221,52 @@ def describe(state_dict, meta=None):
         meta.pop('num_collab_experts', None)
         meta.pop('num_specialized_experts', None)
         meta.pop('expert_types', None)
-    if table is not None:
-        meta['window_size'] = (int(table.shape[1]) + 1) // 2
+    if all(w is not None for w in windows):
+        meta['window_size'] = _uniform(windows)
+    if isinstance(meta.get('backbone'), dict):
+        meta['backbone'] = _updated_backbone_cfg(meta['backbone'], meta)
     return meta
+
+
+def _attention_shape(state_dict, prefix):
+    """(num_heads, window) of a Swin V2 (or V1, MindSpore layout) block."""
+    coords = state_dict.get(prefix + 'relative_coords_table')
+    window = None if coords is None else (int(coords.shape[1]) + 1) // 2
+    if prefix + 'logit_scale' in state_dict:
+        return int(state_dict[prefix + 'logit_scale'].shape[0]), window
+    table = state_dict.get(prefix + 'relative_position_bias_table')
+    if table is not None:  # V1 attention: ((2W - 1)^2, heads)
+        side = round(table.shape[0]**0.5)
+        return int(table.shape[1]), (side + 1) // 2
+    raise ValueError(f'not a RingMoE state dict: no {prefix}logit_scale')
+
+
+def _updated_backbone_cfg(cfg, meta):
+    """A stored backbone config (e.g. ``RingMoEMindSpore``'s, written by
+    the MindSpore converter) brought in line with the converted weights."""
+    cfg = dict(cfg)
+    arch = dict(cfg['arch']) if isinstance(cfg.get('arch'), dict) else {}
+    arch.update(meta['arch'])
+    if meta['moe_mode'] == 'dense':
+        arch.pop('num_collab_experts', None)
+        arch.pop('num_specialized_experts', None)
+    cfg.update(arch=arch, modalities=list(meta['modalities']),
+               moe_mode=meta['moe_mode'], in_channels=dict(meta['in_channels']),
+               out_indices=list(meta['out_indices']),
+               use_mask_token=meta['use_mask_token'])
+    if meta['moe_mode'] == 'sparse':
+        cfg['expert_types'] = list(meta['expert_types'])
+    else:
+        cfg.pop('expert_types', None)
+    cfg.pop('init_cfg', None)
+    return cfg
+
+
+def backbone_cfg(meta):
+    """Registry config (``type`` included) that rebuilds the backbone."""
+    if isinstance(meta.get('backbone'), dict):
+        return dict(meta['backbone'])
+    return dict(type='mmringmoe.RingMoE', **backbone_kwargs(meta))
 
 
 def backbone_kwargs(meta):

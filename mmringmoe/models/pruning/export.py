@@ -41,6 +41,10 @@ def to_mmpretrain(state_dict, modality=None, meta=None):
     if is_sparse(state_dict):
         raise ValueError('only a dense RingMoE maps onto Swin V2: merge the '
                          'experts first (merge_experts.py --method ks|ka|kc)')
+    if any(k.endswith('relative_position_bias_table') for k in state_dict):
+        raise ValueError('this model uses Swin V1 window attention (the '
+                         'official MindSpore layout); mmpretrain '
+                         'SwinTransformerV2 cannot load it')
     meta = describe(state_dict, meta)
     mods = meta['modalities']
     if modality is None:
