@@ -20,6 +20,10 @@ ROT = 'configs/rotated_detection/'
 VOC_KEYS = ('pascal_voc/mAP', 'pascal_voc/AP50')
 COCO_KEYS = VOC_KEYS + ('coco/bbox_mAP_50', )
 DOTA_KEYS = ('dota/mAP', 'dota/AP50')
+# Tab. A10 also reports AP50 per aircraft type
+SAR_AIRCRAFT_KEYS = VOC_KEYS + tuple(
+    f'pascal_voc/AP50_{c}' for c in ('A330', 'A320/321', 'A220', 'ARJ21',
+                                     'Boeing737', 'Boeing787', 'other'))
 
 # config -> (data maker, data root key in the config, metric keys)
 CONFIGS = {
@@ -28,7 +32,7 @@ CONFIGS = {
     DET + 'faster-rcnn_ringmoe-sarl2-kc_fpn_8xb2-12e_hrsid-800x800.py':
     ('hrsid', COCO_KEYS),
     DET + 'faster-rcnn_ringmoe-sarl2-kc_fpn_8xb2-12e_sar-aircraft-800x800.py':
-    ('sar_aircraft', VOC_KEYS),
+    ('sar_aircraft', SAR_AIRCRAFT_KEYS),
     DET + 'faster-rcnn_ringmoe-sarl2-kc_fpn_8xb2-12e_sardet-100k-800x800.py':
     ('sardet', COCO_KEYS),
     ROT + 'oriented-rcnn-le90_ringmoe-opt-kc_fpn_8xb2-12e_dior-r-800x800.py':
@@ -44,7 +48,7 @@ VARIANTS = {
 }
 VARIANTS.update({
     DET + f'faster-rcnn_ringmoe-sarl2-{v}_fpn_8xb2-12e_sar-aircraft-800x800.py':
-    ('sar_aircraft', VOC_KEYS) for v in ('ep', 'ks', 'ka')
+    ('sar_aircraft', SAR_AIRCRAFT_KEYS) for v in ('ep', 'ks', 'ka')
 })
 VARIANTS.update({
     DET + f'faster-rcnn_ringmoe-sarl2-kc-wo-{e}_fpn_8xb2-12e_hrsid-800x800.py':

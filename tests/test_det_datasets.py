@@ -170,3 +170,39 @@ def test_generated_sar_sets_are_single_band(tmp_path):
     assert img.mode == 'L'
     with open(osp.join(str(tmp_path), 'Annotations', ids[0] + '.xml')) as f:
         assert '<depth>1</depth>' in f.read()
+
+
+def _voc_sample(gt, pred):
+    """gt: [(label, box)], pred: [(label, box, score)] -> VOCMetric input."""
+    import torch
+    t = torch.tensor
+    return dict(
+        gt_instances=dict(labels=t([g[0] for g in gt]),
+                          bboxes=t([g[1] for g in gt], dtype=torch.float32)),
+        ignored_instances=dict(labels=t([], dtype=torch.long),
+                               bboxes=torch.zeros((0, 4))),
+        pred_instances=dict(labels=t([p[0] for p in pred]),
+                            bboxes=t([p[1] for p in pred],
+                                     dtype=torch.float32),
+                            scores=t([p[2] for p in pred])))
+
+
+def test_classwise_voc_metric_per_class_ap50_by_hand():
+    """Class a: both objects found first -> AP 1. Class b: a false positive
+    outranks the only true positive -> precision 1/2 at recall 1 -> 11-point
+    AP 0.5. Class c: no ground truth -> 0, left out of the mean (mmdet)."""
+    import mmringmoe  # noqa: F401
+    from mmringmoe.evaluation.metrics.voc_classwise import ClasswiseVOCMetric
+    metric = ClasswiseVOCMetric(metric='mAP', eval_mode='11points')
+    metric.dataset_meta = dict(classes=('a', 'b', 'c'))
+    box_a, box_b, far = [10, 10, 40, 40], [50, 50, 90, 80], [0, 60, 20, 90]
+    metric.process({}, [
+        _voc_sample([(0, box_a), (1, box_b)],
+                    [(0, box_a, 0.9), (1, far, 0.8), (1, box_b, 0.5)]),
+        _voc_sample([(0, box_b)], [(0, box_b, 0.7)]),
+    ])
+    res = metric.evaluate(2)
+    assert res['pascal_voc/AP50_a'] == 1.0
+    assert res['pascal_voc/AP50_b'] == 0.5
+    assert res['pascal_voc/AP50_c'] == 0.0
+    assert res['pascal_voc/mAP'] == pytest.approx(0.75)

@@ -64,6 +64,8 @@ test_dataloader = dict(
     dataset=dict(val_dataloader['dataset'],
                  ann_file='ImageSets/Main/test.txt'))
 
-# VOC-style mAP at IoU 0.5; '11points' is mmdet's upstream VOC value.
-val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='11points')
+# VOC-style mAP at IoU 0.5 ('11points': mmdet's upstream VOC value), plus
+# the AP50 of each aircraft type as in Tab. A10 (`pascal_voc/AP50_A330`, ...)
+val_evaluator = dict(
+    type='mmringmoe.ClasswiseVOCMetric', metric='mAP', eval_mode='11points')
 test_evaluator = val_evaluator
