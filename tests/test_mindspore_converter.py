@@ -273,3 +273,16 @@ def test_wrapper_prefix(tmp_path, official_ckpt, capsys):
     assert 'network.decoder_3.bias' in again and 'network.encoder.norm.gamma' in again
     for k, t in again.items():
         assert t.data.tobytes() == wrapped[k].tobytes(), k
+
+
+def test_official_1b_config_is_the_papers_14_7b():
+    """The official pretraining config (embed 448, depths 2-2-18-2, 4 specialized experts per
+    modality, 4 collaborative, 1 shared, window 12 at 192 px) as converted: 14.7B parameters."""
+    import math
+    from mmringmoe.models.converters.ringmoe_mindspore import (backbone_config, resolve_arch,
+                                                               target_shapes)
+    cfg = backbone_config(resolve_arch('1b'), 192)
+    assert cfg['window_size'] == [12, 12, 12, 6]
+    shapes = target_shapes(cfg)          # built on the meta device
+    n = sum(math.prod(s) for k, (s, _) in shapes.items() if not k.endswith('relative_position_index'))
+    assert 14.70e9 < n < 14.80e9, n

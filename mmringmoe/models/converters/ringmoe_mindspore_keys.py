@@ -35,7 +35,9 @@ Layouts (MindSpore -> torch):
 Modality order (``patch_embed{i}``, ``special_ffn.{i}``, ``decoder_{i}``,
 the batch split of ``Moe_modal``): 0 opt (3 channels), 1 SAR-L1 (8), 2 SAR-L2
 (3: the dataset stacks the single band three times, ``Tiff_converter_toRGB``),
-3 MS (4). Decoders reconstruct 3, 8, 3, 4 channels.
+3 MS (4). Decoders reconstruct 3, 8, 3, 4 channels. (The dataset code also
+prepends a power map to the SAR-L1 bands, ``Power_generation``, but
+``patch_embed1`` and ``decoder_1`` have 8 channels: the weights are followed.)
 
 Official parameters that are not weights of the RingMoE computation:
 ``relative_position_index`` and the shifted blocks' attention masks
