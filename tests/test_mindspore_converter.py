@@ -286,3 +286,19 @@ def test_official_1b_config_is_the_papers_14_7b():
     shapes = target_shapes(cfg)          # built on the meta device
     n = sum(math.prod(s) for k, (s, _) in shapes.items() if not k.endswith('relative_position_index'))
     assert 14.70e9 < n < 14.80e9, n
+
+
+def test_tools_bad_input_one_line_errors(tmp_path, official_ckpt, capsys):
+    src, _ = official_ckpt
+    rc, _ = _convert(tmp_path, src, '--arch', 'huge')
+    assert rc == 1 and "unknown RingMoE arch 'huge'" in capsys.readouterr().err
+    rc, _ = _convert(tmp_path, src, '--arch', '{"embed_dims": 16,')
+    assert rc == 1 and 'error:' in capsys.readouterr().err
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('hello')
+    rc, _ = _convert(tmp_path, notes)
+    assert rc == 1 and 'notes.txt' in capsys.readouterr().err
+    assert mmringmoe_to_mindspore.main([str(notes), str(tmp_path / 'x.ckpt')]) == 1
+    assert 'notes.txt' in capsys.readouterr().err
+    assert mmringmoe_to_mindspore.main([str(tmp_path / 'none.pth'), str(tmp_path / 'x.ckpt')]) == 1
+    assert 'none.pth' in capsys.readouterr().err

@@ -82,7 +82,8 @@ def main(argv=None):
                                 with_decoders=not args.no_decoders,
                                 allow_partial=args.allow_partial,
                                 source=osp.abspath(args.input), consume=True)
-    except (FileNotFoundError, CheckpointFormatError, ShapeMismatchError, ConversionError) as e:
+    except (FileNotFoundError, CheckpointFormatError, ShapeMismatchError, ConversionError,
+            ValueError) as e:  # ValueError: a bad --arch (unknown name, invalid JSON)
         print(f'error: {e}', file=sys.stderr)
         return 1
     if args.mim_layout:

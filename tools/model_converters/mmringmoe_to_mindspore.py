@@ -24,20 +24,19 @@ def main(argv=None):
     p.add_argument('output', help='MindSpore .ckpt to write')
     p.add_argument('--force', action='store_true', help='overwrite OUT if it exists')
     args = p.parse_args(argv)
-    import torch
+    from mmringmoe.engine.checkpoint import CheckpointError, load_weights_only
     from mmringmoe.models.converters import (ConversionError, to_official,
                                              write_mindspore_ckpt)
-    if not osp.isfile(args.input):
-        print(f'error: checkpoint not found: {args.input}', file=sys.stderr)
-        return 1
     if osp.abspath(args.output) == osp.abspath(args.input):
         print('error: OUT is the input file', file=sys.stderr)
         return 1
-    ckpt = torch.load(args.input, map_location='cpu', weights_only=True)
     try:
+        ckpt = load_weights_only(args.input)
+        if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
+            raise ConversionError(f'{args.input} has no state_dict: not a converted RingMoE checkpoint')
         params = to_official(ckpt)
         write_mindspore_ckpt(args.output, params, overwrite=args.force)
-    except (ConversionError, FileExistsError) as e:
+    except (CheckpointError, FileNotFoundError, ConversionError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(f'wrote {args.output} ({len(params)} parameters)')
