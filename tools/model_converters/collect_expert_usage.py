@@ -55,18 +55,15 @@ def _find_backbone(model):
     return found[0]
 
 
-def _load_weights(model, backbone, path):
-    from mmringmoe.engine.checkpoint import load_weights_only
-    from mmringmoe.models.pruning.checkpoint import (is_buffer,
-                                                     load_checkpoint)
-    raw = load_weights_only(path)
-    raw_sd = raw.get('state_dict', raw) if isinstance(raw, dict) else raw
-    if any(k.startswith('backbone.') for k in raw_sd):
-        rest = {k: v for k, v in raw_sd.items()
-                if not k.startswith('backbone.')}
-        model.load_state_dict(rest, strict=False)
-    _, sd = load_checkpoint(path)
-    missing, unexpected = backbone.load_state_dict(sd, strict=False)
+def _load_weights(model, backbone, path, sd, other):
+    from mmringmoe.models.pruning.checkpoint import is_buffer
+    if other:  # a whole-model checkpoint: decoders, heads, ...
+        model.load_state_dict(other, strict=False)
+    # assign: the model takes the loaded tensors, no second copy in memory
+    sd = {k: v.float() if v.is_floating_point() else v
+          for k, v in sd.items()}
+    missing, unexpected = backbone.load_state_dict(sd, strict=False,
+                                                   assign=True)
     missing = [k for k in missing if not is_buffer(k)]
     if missing or unexpected:
         raise ValueError(f'{path} does not fit the rebuilt backbone: missing '
@@ -89,15 +86,17 @@ def main(argv=None):
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import Runner
 
-    from mmringmoe.models.pruning import (backbone_cfg, describe,
-                                          load_checkpoint, plot_usage,
+    from mmringmoe.engine.checkpoint import load_weights_only
+    from mmringmoe.models.pruning import (backbone_cfg, describe, plot_usage,
                                           save_usage, usage_from_stats)
-    from mmringmoe.models.pruning.checkpoint import check_output_path
+    from mmringmoe.models.pruning.checkpoint import (check_output_path,
+                                                     split_checkpoint)
 
     png = args.png or osp.splitext(args.out)[0] + '.png'
     for out in (args.out, png):
         check_output_path(out, [args.config, args.checkpoint], args.force)
-    meta, sd = load_checkpoint(args.checkpoint)
+    meta, sd, other = split_checkpoint(load_weights_only(args.checkpoint),
+                                       args.checkpoint)
     meta = describe(sd, meta)
     if meta['moe_mode'] != 'sparse':
         raise ValueError(f'{args.checkpoint} is a dense model: it has no '
@@ -124,7 +123,8 @@ def main(argv=None):
     bb_cfg['init_cfg'] = None
     model = MODELS.build(cfg.model)
     backbone = _find_backbone(model)
-    _load_weights(model, backbone, args.checkpoint)
+    _load_weights(model, backbone, args.checkpoint, sd, other)
+    del sd, other
     model.to(args.device).eval()
 
     split = args.split or next(

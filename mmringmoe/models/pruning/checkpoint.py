@@ -36,7 +36,16 @@ def load_checkpoint(path):
     "Checkpoints and resuming"), which also reads our runs' checkpoints.
     """
     from mmringmoe.engine.checkpoint import load_weights_only
-    ckpt = load_weights_only(path)
+    meta, state_dict, _ = split_checkpoint(load_weights_only(path), path)
+    return meta, state_dict
+
+
+def split_checkpoint(ckpt, path='checkpoint'):
+    """``(meta, backbone state dict, other state dict)`` of a loaded file.
+
+    The third part holds a whole-model checkpoint's non-backbone weights
+    (e.g. MIM decoders, heads), empty otherwise.
+    """
     meta = {}
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         meta = dict(ckpt.get('meta') or {})
@@ -48,12 +57,16 @@ def load_checkpoint(path):
     else:
         raise ValueError(f'{path}: expected a dict checkpoint, '
                          f'got {type(ckpt).__name__}')
-    state_dict = strip_prefix(state_dict)
-    if not any(k.startswith('patch_embed.') for k in state_dict):
+    backbone = strip_prefix(state_dict)
+    if not any(k.startswith('patch_embed.') for k in backbone):
         raise ValueError(
             f'{path} does not hold a RingMoE backbone: no '
             '"patch_embed.<modality>." keys (after stripping "backbone.")')
-    return meta, state_dict
+    other = OrderedDict()
+    if len(backbone) != len(state_dict):
+        other = OrderedDict((k, v) for k, v in state_dict.items()
+                            if not k.startswith(PREFIXES))
+    return meta, backbone, other
 
 
 def strip_prefix(state_dict):
