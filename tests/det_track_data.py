@@ -213,6 +213,16 @@ def write_coco(ann_file, img_dir, names, classes, size=(96, 96),
     return len(annotations)
 
 
+def write_stats(folder, out):
+    """``compute_rs_stats.py FOLDER --modality sar_l2 --out OUT``, the step
+    the SAR-L2 detection configs document."""
+    from helpers import run_tool_main
+    stats = run_tool_main('dataset_converters/compute_rs_stats',
+                          [folder, '--modality', 'sar_l2', '--out', out])
+    assert stats['sar_l2']['num_bands'] == 1
+    return stats
+
+
 def make_hrsid(root, size=(96, 96)):
     n = 0
     for split, names in (('train2017', ['P0001_0_800_7200_8000',
@@ -222,6 +232,7 @@ def make_hrsid(root, size=(96, 96)):
         n += write_coco(osp.join(root, 'annotations', f'{split}.json'),
                         osp.join(root, 'JPEGImages'), names, ('ship', ),
                         size)
+    write_stats(osp.join(root, 'JPEGImages'), osp.join(root, 'rs_stats.json'))
     return n
 
 
@@ -232,6 +243,8 @@ def make_sardet(root, size=(96, 96)):
                    osp.join(root, 'JPEGImages', split),
                    [f'{split}_{k:05d}' for k in range(2)],
                    SARDET100K_CLASSES, size, ext='.png')
+    write_stats(osp.join(root, 'JPEGImages', 'train'),
+                osp.join(root, 'rs_stats.json'))
 
 
 def make_sar_aircraft(root, size=(96, 96)):
@@ -241,6 +254,7 @@ def make_sar_aircraft(root, size=(96, 96)):
     for split, part in (('train', ids[:2]), ('val', ids[2:4]),
                         ('test', ids[4:])):
         write_list(osp.join(root, 'ImageSets', 'Main', f'{split}.txt'), part)
+    write_stats(osp.join(root, 'JPEGImages'), osp.join(root, 'rs_stats.json'))
     return ids
 
 

@@ -140,6 +140,8 @@ def tiny_config(config, data_root, out_file):
             d['data_root'] = data_root
         if 'num_workers' in d:
             d.update(num_workers=0, persistent_workers=False)
+        if d.get('type') == 'mmringmoe.NormalizeRS':
+            d['stats_file'] = osp.join(data_root, 'rs_stats.json')
         if d.get('type') == 'CocoMetric':
             d['ann_file'] = osp.join(data_root, osp.relpath(
                 d['ann_file'], cfg.data_root))
@@ -178,7 +180,14 @@ def test_detection_config_trains_and_evaluates(config, tmp_path):
         # the single SAR-L2 band goes through the 1-channel sar_l2 patch
         # embedding; there is no optical (3-channel) embedding at all
         assert list(cfg.model.backbone.modalities) == ['sar_l2']
-        assert cfg.model.data_preprocessor.mean == [127.5]
+        # standardised in the pipeline with the data set's statistics
+        assert cfg.model.data_preprocessor.mean is None
+        for loader in ('train_dataloader', 'test_dataloader'):
+            pipe = cfg[loader].dataset.pipeline
+            assert pipe[0].color_type == 'grayscale'
+            assert pipe[1].type == 'mmringmoe.NormalizeRS'
+            assert pipe[1].modality == 'sar_l2'
+            assert pipe[1].stats_file.startswith(cfg[loader].dataset.data_root)
         w = state['backbone.patch_embed.sar_l2.projection.weight']
         assert w.shape[1] == 1
         assert not any('patch_embed.opt' in k for k in state)
@@ -228,6 +237,11 @@ def test_paper_schedule_in_every_detection_config():
         pipes = []
         _walk(cfg.train_dataloader, lambda d: pipes.append(d['pipeline'])
               if 'pipeline' in d else None)
+        if 'sarl2' in config:  # the set's own statistics, not another's
+            for loader in ('train_dataloader', 'test_dataloader'):
+                ds = cfg[loader].dataset
+                assert ds.pipeline[1].stats_file == ds.data_root + \
+                    'rs_stats.json'
         for pipe in pipes:
             types = [t['type'].split('.')[-1] for t in pipe]
             assert 'RandomFlip' in types

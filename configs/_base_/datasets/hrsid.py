@@ -7,13 +7,16 @@ dataset_type = 'mmringmoe.HRSIDDataset'
 data_root = 'data/HRSID/'
 backend_args = None
 
-# Normalisation of the single SAR-L2 band, for `model.data_preprocessor`
-# (paper silent). Keep it equal to what the sar_l2 branch was pretrained with;
-# recompute for your data with tools/dataset_converters/compute_rs_stats.py.
+# The single SAR-L2 band is standardised with the data set's statistics
+# (paper silent; the convention of the pretraining and segmentation configs):
+#   python tools/dataset_converters/compute_rs_stats.py data/HRSID/JPEGImages \
+#       --modality sar_l2 --out data/HRSID/rs_stats.json
+# so the data preprocessor only pads and batches.
+stats_file = data_root + 'rs_stats.json'
 sar_l2_data_preprocessor = dict(
     type='DetDataPreprocessor',
-    mean=[127.5],
-    std=[58.0],
+    mean=None,
+    std=None,
     bgr_to_rgb=False,
     pad_size_divisor=32)
 
@@ -22,8 +25,11 @@ sar_l2_data_preprocessor = dict(
 load_sar_l2 = dict(
     type='LoadImageFromFile', color_type='grayscale',
     backend_args=backend_args)
+normalize_sar_l2 = dict(
+    type='mmringmoe.NormalizeRS', stats_file=stats_file, modality='sar_l2')
 train_pipeline = [
     load_sar_l2,
+    normalize_sar_l2,
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(800, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -31,6 +37,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     load_sar_l2,
+    normalize_sar_l2,
     dict(type='Resize', scale=(800, 800), keep_ratio=True),
     # loaded after Resize so that the boxes stay in original coordinates
     dict(type='LoadAnnotations', with_bbox=True),

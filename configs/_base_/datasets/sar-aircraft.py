@@ -6,18 +6,26 @@ dataset_type = 'mmringmoe.SARAircraftDataset'
 data_root = 'data/SAR-AIRcraft-1.0/'
 backend_args = None
 
-# single-band input, as in hrsid.py
+# Single-band input standardised with the data set's statistics, as in
+# hrsid.py:
+#   python tools/dataset_converters/compute_rs_stats.py \
+#       data/SAR-AIRcraft-1.0/JPEGImages --modality sar_l2 \
+#       --out data/SAR-AIRcraft-1.0/rs_stats.json
+stats_file = data_root + 'rs_stats.json'
 sar_l2_data_preprocessor = dict(
     type='DetDataPreprocessor',
-    mean=[127.5],
-    std=[58.0],
+    mean=None,
+    std=None,
     bgr_to_rgb=False,
     pad_size_divisor=32)
 load_sar_l2 = dict(
     type='LoadImageFromFile', color_type='grayscale',
     backend_args=backend_args)
+normalize_sar_l2 = dict(
+    type='mmringmoe.NormalizeRS', stats_file=stats_file, modality='sar_l2')
 train_pipeline = [
     load_sar_l2,
+    normalize_sar_l2,
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(800, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -25,6 +33,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     load_sar_l2,
+    normalize_sar_l2,
     dict(type='Resize', scale=(800, 800), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
