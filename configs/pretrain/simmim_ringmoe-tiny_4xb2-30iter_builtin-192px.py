@@ -70,3 +70,5 @@ log_processor = dict(window_size=1, by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, diff_rank_seed=False)
 auto_scale_lr = dict(base_batch_size=8, enable=False)
+# the plain mmengine Runner, plus gloo DDP under torchrun on CPU-only machines
+runner_type = 'mmringmoe.CPUDistRunner'

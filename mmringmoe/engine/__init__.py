@@ -2,3 +2,4 @@
 from . import checkpoint  # noqa: F401
 from . import hooks  # noqa: F401
 from . import fsdp  # noqa: F401
+from . import runner  # noqa: F401
