@@ -208,3 +208,32 @@ def test_bit_learns_pasted_square():
     metric.process({}, [p.to_dict() for p in preds])
     out = metric.compute_metrics(metric.results)
     assert out['IoU'] > 50, out
+
+
+def test_first_stage_frozen_and_moe_balance_loss():
+    """frozen_stages=0 freezes the patch embedding and stage 0 only; a sparse
+    (EP / 6.5B) backbone adds its weighted load-balance loss."""
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from mmringmoe.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = load_config(LEVIR)
+    cfg.model.backbone = tiny_like(dict(cfg.model.backbone,
+                                        moe_mode='sparse'))
+    cfg.model.decode_head.in_channels = TINY_CHANNELS
+    model = MODELS.build(cfg.model)
+    model.train()
+    bb = model.backbone
+    assert not any(p.requires_grad for p in bb.patch_embed.parameters())
+    assert not any(p.requires_grad for p in bb.stages[0].parameters())
+    assert all(p.requires_grad for p in bb.stages[1].parameters())
+    sample = SegDataSample(metainfo=dict(img_shape=(32, 32),
+                                         pad_shape=(32, 32)))
+    sample.gt_sem_seg = PixelData(data=torch.zeros(1, 32, 32,
+                                                   dtype=torch.long))
+    losses = model.loss(torch.randn(1, 6, 32, 32), [sample])
+    balance = losses['loss_moe_balance']
+    assert balance.requires_grad
+    torch.testing.assert_close(balance, 0.001 * bb.aux_loss())
