@@ -4,7 +4,8 @@ batch, the loss goes down, checkpoints resume, reconstruction PNGs appear.
 The run uses the README config unchanged except for a 64 px crop (instead of
 192) so that 40 iterations fit the CPU test budget; the built-in data is
 generated into ``data/builtin_pretrain`` of the test's working directory,
-exactly as the README command does it.
+exactly as the README command does it. The 30-iteration run (about 2 min on
+2 busy cores) is marked slow; ``test_tiny_config_smoke`` runs 2 iterations.
 """
 import glob
 import json
@@ -41,6 +42,25 @@ train_dataloader = dict(dataset=dict(pipeline=dict(
 '''
 
 
+def test_tiny_config_smoke(tmp_path, monkeypatch):
+    """Fast (not slow-marked) check of the README config: 2 iterations, data
+    generated into ./data/builtin_pretrain, PNGs and a checkpoint written."""
+    cfg = tmp_path / 'tiny_small.py'
+    cfg.write_text(SMALL)
+    monkeypatch.chdir(tmp_path)
+    run_train(cfg, tmp_path / 'work', cfg_options={
+        'train_cfg.max_iters': 2,
+        'custom_hooks': [dict(type='mmringmoe.MIMVisualizationHook',
+                              interval=1)]})
+    log = _scalars(tmp_path / 'work')
+    assert sorted(log) == [1, 2]
+    for m in ('opt', 'ms', 'sar_l1', 'sar_l2'):
+        assert np.isfinite(log[2][f'loss_rec_{m}'])
+    assert (tmp_path / 'work' / 'iter_2.pth').exists()
+    assert (tmp_path / 'work' / 'vis_mim' / 'iter_2' /
+            'sar_l1_input_pauli.png').exists()
+
+
 def _scalars(work_dir):
     files = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     assert files, f'no scalars.json under {work_dir}'
@@ -63,6 +83,7 @@ def first_run(tmp_path_factory):
     return root, cfg, work
 
 
+@pytest.mark.slow
 def test_all_modalities_loss_decreases(first_run):
     root, _, work = first_run
     for m in ('opt', 'ms', 'sar_l1', 'sar_l2'):
@@ -77,6 +98,7 @@ def test_all_modalities_loss_decreases(first_run):
     assert last < 0.8 * first, f'loss {first:.3f} -> {last:.3f}'
 
 
+@pytest.mark.slow
 def test_reconstruction_pngs(first_run):
     _, _, work = first_run
     from PIL import Image
@@ -98,6 +120,7 @@ def test_reconstruction_pngs(first_run):
     assert abs((mask > 0).mean() - 0.75) < 1e-6  # ceil(4 * 0.6) of 4 patches
 
 
+@pytest.mark.slow
 def test_resume_continues_like_uninterrupted_run(first_run):
     root, cfg, work = first_run
     ckpt = work / 'iter_20.pth'
