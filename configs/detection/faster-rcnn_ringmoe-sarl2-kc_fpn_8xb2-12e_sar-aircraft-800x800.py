@@ -1,4 +1,4 @@
-# Tab. A10 / Tab. A16 (KC) / Tab. A17-A18: SAR-AIRcraft-1.0, mAP50 (and
+# Tab. A10 / Tab. A16 (KC) / Tab. A17-A18: SAR-AIRcraft-1.0, mAP50 97.80 (and
 # per-class AP50). Faster R-CNN + FPN on RingMoE-SARL2-KC through its sar_l2
 # (1-band) patch embedding, paper B.5.4 schedule: 800x800, 12 epochs, SGD lr
 # 0.01 wd 0.05, linear warm-up ratio 1e-3, drop path 0.3, RandomFlip only.

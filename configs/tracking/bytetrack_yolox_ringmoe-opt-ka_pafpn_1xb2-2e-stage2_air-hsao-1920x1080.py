@@ -1,5 +1,5 @@
 # Tab. A16 (KA column):
-# AIR-HSAO multi-object tracking (MOTA, IDF1; HOTA also reported).
+# AIR-HSAO multi-object tracking: MOTA 82.59 (IDF1, HOTA also reported).
 # ByteTrack + YOLOX on RingMoE-Opt-KA, paper B.5.5, stage 2 of 2: starts
 # from the checkpoint of stage 1
 #   bytetrack_yolox_ringmoe-opt-ka_pafpn_1xb2-5e-stage1_air-hsao-640x640.py
