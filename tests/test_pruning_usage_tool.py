@@ -93,3 +93,26 @@ def test_collect_usage_refuses_dense_model_and_own_input(setup):
     with pytest.raises(ValueError, match="unknown modality 'ms'"):
         tool.main([str(cfg), str(ckpt), '--out', str(tmp_path / 'u.json'),
                    '--modality', 'ms'])
+
+
+def test_collect_usage_on_the_multimodal_mim_config(tmp_path, monkeypatch):
+    """The tiny MIM config's 4-modality batches and a whole-model (MIM)
+    checkpoint; its built-in data set is generated in the working dir."""
+    import os.path as osp
+    from pruning_common import ROOT
+    config = osp.join(ROOT, 'configs', 'pretrain',
+                      'simmim_ringmoe-tiny_4xb2-30iter_builtin-192px.py')
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = RingMoE('tiny', use_mask_token=True)
+    whole = {'backbone.' + k: v for k, v in model.state_dict().items()}
+    torch.save({'meta': {'iter': 30}, 'state_dict': whole}, 'mim.pth')
+    converter('collect_expert_usage').main(
+        [config, 'mim.pth', '--out', 'usage.json', '--max-samples', '8'])
+    usage = json.loads((tmp_path / 'usage.json').read_text())
+    assert usage['source']['num_samples'] == 8  # one batch: 2 per modality
+    tokens = usage['layers']['stages.0.blocks.0']['tokens']
+    assert tokens == {m: 2 * 48 * 48 for m in ('opt', 'ms', 'sar_l1',
+                                               'sar_l2')}
+    converter('prune_experts').main(['mim.pth', 'usage.json', 'ep.pth'])
+    assert (tmp_path / 'ep.pth').exists()

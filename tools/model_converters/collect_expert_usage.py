@@ -72,6 +72,8 @@ def _load_weights(model, backbone, path, sd, other):
 
 def _num_samples(data):
     samples = data.get('data_samples')
+    if isinstance(samples, dict):  # multi-modal MIM batches: per modality
+        return sum(len(v) for v in samples.values())
     if samples is not None:
         return len(samples)
     x = data['inputs']
