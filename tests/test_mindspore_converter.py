@@ -302,3 +302,21 @@ def test_tools_bad_input_one_line_errors(tmp_path, official_ckpt, capsys):
     assert 'notes.txt' in capsys.readouterr().err
     assert mmringmoe_to_mindspore.main([str(tmp_path / 'none.pth'), str(tmp_path / 'x.ckpt')]) == 1
     assert 'none.pth' in capsys.readouterr().err
+
+
+def test_encoder_only_checkpoint(tmp_path, official_ckpt, capsys):
+    """Without decoder_i (an encoder saved alone, no 'encoder.' prefix) only the backbone is written."""
+    _, params = official_ckpt
+    bare = {k[len('encoder.'):]: v for k, v in params.items() if k.startswith('encoder.')}
+    src = tmp_path / 'encoder.ckpt'
+    off.write_ckpt(src, bare)
+    rc, out = _convert(tmp_path, src)
+    assert rc == 0, capsys.readouterr().err
+    ckpt = torch.load(out, weights_only=True)
+    assert 'mim_decoders' not in ckpt and ckpt['meta']['report']['unmapped'] == []
+    back = tmp_path / 'back.ckpt'
+    assert mmringmoe_to_mindspore.main([str(out), str(back)]) == 0
+    again = read_mindspore_ckpt(back)
+    assert sorted(again) == sorted(bare)
+    for k, t in again.items():
+        assert t.data.tobytes() == bare[k].tobytes(), k

@@ -245,6 +245,8 @@ def convert_official(params: Dict[str, MSTensor],
         norm = dict(src_mean=OFFICIAL_SAR_L2_MEAN, src_std=OFFICIAL_SAR_L2_STD,
                     dst_mean=float(sar_l2_norm[0]), dst_std=float(sar_l2_norm[1]))
 
+    if with_decoders and not any(n.endswith('decoder_0.weight') for n in names):
+        with_decoders = False  # an encoder-only checkpoint (fine-tuning code saves no decoders)
     targets = target_shapes(cfg)
     jobs = [(k, s, BACKBONE_RULES, 'state_dict') for k, s in targets.items()]
     if with_decoders:
