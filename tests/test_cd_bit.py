@@ -73,6 +73,8 @@ def _tiny(cfg, data_root):
 @pytest.mark.parametrize('config,label_dir,ext,label_value', [
     (LEVIR, 'label', '.png', 1),   # mmseg levircd.py slices: 0/1 masks
     (CDD, 'OUT', '.jpg', 255),     # CDD: 0/255 JPEG masks
+    # a sparse (MoE) variant end to end: balance loss through the runner
+    (LEVIR.replace('-kc_', '-ep_'), 'label', '.png', 255),
 ])
 def test_bit_config_train_and_test(tmp_path, config, label_dir, ext,
                                    label_value):
