@@ -320,3 +320,23 @@ def test_encoder_only_checkpoint(tmp_path, official_ckpt, capsys):
     assert sorted(again) == sorted(bare)
     for k, t in again.items():
         assert t.data.tobytes() == bare[k].tobytes(), k
+
+
+def test_converted_checkpoint_goes_through_pruning_tools(tmp_path, official_ckpt, capsys):
+    """README step 2b: extract one modality, merge its experts (KC), build what the meta names."""
+    from mmringmoe.registry import MODELS
+    src, _ = official_ckpt
+    rc, out = _convert(tmp_path, src)
+    assert rc == 0, capsys.readouterr().err
+    extract, merge = _tool('extract_modality'), _tool('merge_experts')
+    opt, kc = tmp_path / 'opt.pth', tmp_path / 'opt-kc.pth'
+    assert extract.main([str(out), str(opt), '--modalities', 'opt']) in (0, None)
+    assert merge.main([str(opt), str(kc), '--method', 'kc']) in (0, None)
+    ckpt = torch.load(kc, weights_only=True)
+    cfg = dict(ckpt['meta']['backbone'])
+    assert cfg['type'] == 'mmringmoe.RingMoEMindSpore' and cfg['moe_mode'] == 'dense'
+    model = MODELS.build(cfg)
+    missing, unexpected = model.load_state_dict(ckpt['state_dict'], strict=False)
+    assert unexpected == [] and all(k.endswith('.relative_position_index') for k in missing)
+    feats = model(torch.randn(1, 3, 64, 64))
+    assert [f.shape[1] for f in feats] == [16, 32, 64, 128]
