@@ -32,7 +32,7 @@ from mmengine.dist import get_rank
 class DumpStepLoss(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        out = {k: float(v) for k, v in outputs.items()}
+        out = {k: float(v.detach()) for k, v in outputs.items()}
         path = os.path.join(runner.work_dir, f'loss_rank{get_rank()}.json')
         with open(path, 'a') as f:
             f.write(json.dumps(dict(iter=runner.iter + 1, **out)) + '\\n')
