@@ -71,6 +71,25 @@ def test_preprocessor_groups_by_modality_and_normalises():
     np.testing.assert_allclose(data['inputs']['ms'][1], raw['ms'].float())
 
 
+def test_preprocessor_stats_file(tmp_path):
+    import json
+    stats = {m: dict(mean=[1.0] * CHANNELS[m], std=[4.0] * CHANNELS[m])
+             for m in MODS}
+    (tmp_path / 'rs_stats.json').write_text(json.dumps(stats))
+    pre = MODELS.build(dict(type='mmringmoe.RingMoEMIMDataPreprocessor',
+                            stats_file=str(tmp_path / 'rs_stats.json')))
+    batch = make_batch()
+    data = pre(batch)
+    np.testing.assert_allclose(data['inputs']['ms'][0],
+                               (batch['inputs'][2].float() - 1) / 4)
+    del stats['sar_l1']
+    (tmp_path / 'partial.json').write_text(json.dumps(stats))
+    pre = MODELS.build(dict(type='mmringmoe.RingMoEMIMDataPreprocessor',
+                            stats_file=str(tmp_path / 'partial.json')))
+    with pytest.raises(ValueError, match=r"partial\.json.*\['sar_l1'\]"):
+        pre(make_batch())
+
+
 def test_decoders_and_targets():
     model = build_model()
     assert model.target_channels == dict(opt=3, ms=4, sar_l1=1, sar_l2=1)

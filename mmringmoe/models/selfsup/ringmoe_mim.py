@@ -89,6 +89,13 @@ class RingMoEMIMDataPreprocessor(BaseDataPreprocessor):
                     self, f'mean_{m}').to(device)
                 getattr(self, f'std_{m}').data = getattr(
                     self, f'std_{m}').to(device)
+        missing = [m for m in self.modalities if m not in self.norm_cfg]
+        if missing:
+            # raw int16 SAR fed unnormalised would silently wreck training
+            raise ValueError(
+                f'Normalisation statistics {self.stats_file!r} have no entry '
+                f'for modalities {missing}; rerun compute_rs_stats.py on the '
+                'data root or give norm_cfg for them.')
         self._stats_loaded = True
 
     def normalize(self, modality: str, x: torch.Tensor) -> torch.Tensor:
