@@ -173,3 +173,31 @@ def test_binsformer_variant_configs(variant):
     assert_variant_of(
         f'depth/binsformer_ringmoe-opt-{variant}_1xb8-38.4k_'
         'vaihingen-512x512.py', VAIHINGEN, f'ringmoe-opt-{variant}.py')
+
+
+def test_slide_mode_uses_sliding_windows(monkeypatch):
+    """mmseg 1.2.2 DepthEstimator runs whole-image inference for 'slide';
+    MoEDepthEstimator routes it to slide_inference."""
+    from mmengine.registry import init_default_scope
+
+    from mmringmoe.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = _tiny(load_config(VAIHINGEN), '/nonexistent')
+    cfg.model.test_cfg = dict(mode='slide', crop_size=(64, 64),
+                              stride=(48, 48))
+    model = MODELS.build(cfg.model).eval()
+    calls = []
+    real = model.encode_decode
+
+    def counting(inputs, metas):
+        calls.append(tuple(inputs.shape[-2:]))
+        return real(inputs, metas)
+
+    monkeypatch.setattr(model, 'encode_decode', counting)
+    meta = dict(ori_shape=(80, 112), img_shape=(80, 112),
+                pad_shape=(80, 112), padding_size=[0, 0, 0, 0])
+    with torch.no_grad():
+        depth = model.inference(torch.randn(1, 3, 80, 112), [meta])
+    assert depth.shape == (1, 1, 80, 112)
+    assert len(calls) == 2 * 2 and set(calls) == {(64, 64)}
+    assert (depth > 0).all()
