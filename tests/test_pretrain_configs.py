@@ -59,3 +59,27 @@ def test_config_builds(path):
     if 'fsdp' in name:
         assert cfg.runner_type == 'FlexibleRunner'
         assert cfg.strategy.type == 'mmringmoe.MetaInitFSDPStrategy'
+
+
+def test_fsdp_strategy_builds_on_meta_and_wrap_policy():
+    from mmpretrain.models.backbones.swin_transformer_v2 import SwinBlockV2
+
+    from mmringmoe.engine.fsdp import (MetaInitFSDPStrategy,
+                                       ringmoe_block_wrap_policy)
+    from mmringmoe.models.layers.rmoe import GroupedExperts
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'pretrain',
+        'simmim_ringmoe-1b-fsdp_512xb8-100e_ringmoss-192px.py'))
+    strategy = MetaInitFSDPStrategy(
+        model_wrapper=cfg.strategy.model_wrapper.to_dict())
+    model = strategy.build_model(cfg.model.to_dict())  # the real 14.7B
+    n = sum(p.numel() for p in model.parameters())
+    assert 14.7e9 < n < 14.8e9
+    assert all(p.is_meta for p in model.parameters())
+    units = [m for m in model.modules()
+             if ringmoe_block_wrap_policy(m, False, 0)]
+    assert len([u for u in units if isinstance(u, SwinBlockV2)]) == 24
+    experts = [u for u in units if isinstance(u, GroupedExperts)]
+    assert len(experts) == 24 * 5  # collaborative + 4 modalities' specialized
+    assert max(sum(p.numel() for p in u.parameters())
+               for u in experts) < 0.42e9
