@@ -86,6 +86,11 @@ def test_bit_config_train_and_test(tmp_path, config, label_dir, ext,
     sched = cfg.param_scheduler[0]
     assert (sched.type, sched.end_factor, sched.end) == ('LinearLR', 0.0, 200)
     assert cfg.model.decode_head.loss_decode.use_sigmoid  # BCE
+    steps = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    for aug in ('RandomFlip', 'RandomCrop', 'RandomResize',
+                'mmringmoe.BitemporalPhotoMetricDistortion',
+                'mmringmoe.BitemporalGaussianBlur'):
+        assert aug in steps
     data_root = tmp_path / 'data'
     _make_cd_data(data_root, label_dir, ext, label_value)
     metrics = train_then_test(_tiny(cfg, data_root), tmp_path)

@@ -58,7 +58,11 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=[0.25, 0.25],
          direction=['horizontal', 'vertical']),
-    dict(type='mmringmoe.BitemporalPhotoMetricDistortion'),
+    # colour jitter with the same random draws on both dates (the brief's
+    # "consistent for both dates"; BIT itself re-draws per date:
+    # same_for_both_dates=False)
+    dict(type='mmringmoe.BitemporalPhotoMetricDistortion',
+         same_for_both_dates=True),
     dict(type='mmringmoe.BitemporalGaussianBlur', prob=0.5,
          sigma_range=(0.1, 2.0)),
     dict(type='PackSegInputs')
