@@ -119,3 +119,27 @@ def test_official_layout_checkpoint_keeps_its_backbone_config():
     load_strict(MODELS.build(backbone_cfg(ks_meta)), ks)
     with pytest.raises(ValueError, match='Swin V1'):
         to_mmpretrain(ks, meta=ks_meta)
+
+
+def test_training_run_checkpoint_meta_does_not_leak_numpy(tmp_path):
+    """A run's checkpoint (written by WeightsOnlyCheckpointHook) carries
+    numpy values in its meta; converter outputs must stay weights-only."""
+    import numpy as np
+
+    from mmringmoe.engine.checkpoint import encode
+    model = _model()
+    ckpt = {'meta': {'mmengine_version': '0.10.7', 'seed': np.int64(3),
+                     'dataset_meta': {'mean': np.array([1.5, 2.0]),
+                                      'scale': np.float64(0.5)}},
+            'state_dict': {'backbone.' + k: v
+                           for k, v in model.state_dict().items()},
+            'message_hub': {'log_scalars': {}}}
+    src = tmp_path / 'iter_30.pth'
+    torch.save(encode(ckpt), src)
+    dst = tmp_path / 'opt.pth'
+    converter('extract_modality').main([str(src), str(dst),
+                                        '--modalities', 'opt'])
+    meta = read(dst)['meta']  # weights_only=True
+    assert meta['source_meta']['seed'] == 3
+    assert meta['source_meta']['dataset_meta']['mean'] == [1.5, 2.0]
+    assert meta['modalities'] == ['opt']

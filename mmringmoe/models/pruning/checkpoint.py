@@ -48,7 +48,11 @@ def split_checkpoint(ckpt, path='checkpoint'):
     """
     meta = {}
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
-        meta = dict(ckpt.get('meta') or {})
+        meta = plain(dict(ckpt.get('meta') or {}))
+        if 'message_hub' in ckpt or 'mmengine_version' in meta:
+            # a training run's meta (config text, seed, dataset meta): kept
+            # apart from the architecture keys the converters write
+            meta = {'source_meta': meta}
         state_dict = ckpt['state_dict']
     elif isinstance(ckpt, dict) and isinstance(ckpt.get('model'), dict):
         state_dict = ckpt['model']
@@ -67,6 +71,22 @@ def split_checkpoint(ckpt, path='checkpoint'):
         other = OrderedDict((k, v) for k, v in state_dict.items()
                             if not k.startswith(PREFIXES))
     return meta, backbone, other
+
+
+def plain(obj):
+    """``obj`` with numpy values turned into Python ones and anything else
+    that ``torch.load(weights_only=True)`` refuses into its ``repr``, so a
+    converter's output stays loadable."""
+    if type(obj).__module__.startswith('numpy') and hasattr(obj, 'tolist'):
+        return obj.tolist()  # before the scalars: np.float64 is a float
+    if obj is None or isinstance(obj, (str, int, float, bool, torch.Tensor)):
+        return obj
+    if isinstance(obj, dict):
+        return {k if isinstance(k, (str, int)) else str(k): plain(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return repr(obj)
 
 
 def strip_prefix(state_dict):
@@ -98,7 +118,7 @@ def check_output_path(out, inputs, force=False):
 
 def save_checkpoint(out, meta, state_dict):
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    torch.save({'meta': meta, 'state_dict': state_dict}, out)
+    torch.save({'meta': plain(meta), 'state_dict': state_dict}, out)
 
 
 def count_params(state_dict):
