@@ -49,16 +49,20 @@ class GroupedExperts(nn.Module):
             nn.init.uniform_(w, -bound, bound)
             nn.init.uniform_(b, -bound, bound)
 
-    def expert_forward(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(torch.addmm(self.b1[e], x, self.w1[e]))
-        return torch.addmm(self.b2[e], h, self.w2[e])
+    def expert_forward(self, e: int, x: torch.Tensor, weights=None) -> torch.Tensor:
+        w1, b1, w2, b2 = weights or (self.w1, self.b1, self.w2, self.b2)
+        h = self.act(torch.addmm(b1[e], x, w1[e]))
+        return torch.addmm(b2[e], h, w2[e])
 
     def forward(self, x_sorted: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
         """Run expert ``e`` on the ``counts[e]`` rows of its slice."""
+        # unbind once: indexing w1[e] per expert would make every expert's
+        # backward write a zero-filled (E, C, H) gradient, O(E^2) traffic
+        weights = tuple(p.unbind(0) for p in (self.w1, self.b1, self.w2, self.b2))
         outs = []
         for e, chunk in enumerate(torch.split(x_sorted, list(counts))):
             if chunk.shape[0]:
-                outs.append(self.expert_forward(e, chunk))
+                outs.append(self.expert_forward(e, chunk, weights))
         if not outs:
             return x_sorted.new_zeros(0, self.w2.shape[-1])
         return torch.cat(outs)
