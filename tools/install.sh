@@ -17,6 +17,12 @@ MMCV_CACHE="${MMRINGMOE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmringmoe/w
 
 log() { printf '[install] %s\n' "$*"; }
 
+# pip, without the per-package lines this machine's pip.conf find-links produce
+# ("Location ... is ignored: it is neither a file nor a directory")
+pip_install() {
+  python -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+}
+
 stamp_of() {
   cat "$ROOT/requirements/"*.txt "$ROOT/setup.py" "$ROOT/tools/install.sh" | sha256sum | cut -d' ' -f1
 }
@@ -36,8 +42,8 @@ if [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$(stamp_of)" ] \
   exit 0
 fi
 
-python -m pip install -q "setuptools>=77.0.3,<81" wheel ninja
-python -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+pip_install install -q "setuptools>=77.0.3,<81" wheel ninja
+pip_install install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 
 TORCH_TAG=$(python -c "import torch; print(torch.__version__.replace('+', '_'))")
 if python -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
@@ -59,14 +65,14 @@ build_mmcv() {
   local work
   work=$(mktemp -d)
   log "building mmcv $MMCV_VERSION with ops against torch $TORCH_TAG (about 20 min on 2 cores)"
-  python -m pip download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$work"
+  pip_install download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$work"
   tar -xzf "$work"/mmcv-"$MMCV_VERSION".tar.gz -C "$work"
   # torch >= 2.14 headers need C++20; mmcv 2.1.0 hard-codes c++17.
   sed -i 's/-std=c++17/-std=c++20/g' "$work/mmcv-$MMCV_VERSION/setup.py"
   mkdir -p "$WHEEL_DIR"
   (cd "$work/mmcv-$MMCV_VERSION" && \
    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-   python -m pip wheel -q --no-build-isolation --no-deps . -w "$WHEEL_DIR.partial")
+   pip_install wheel -q --no-build-isolation --no-deps . -w "$WHEEL_DIR.partial")
   mv "$WHEEL_DIR.partial"/mmcv-*.whl "$WHEEL_DIR/"
   rm -rf "$WHEEL_DIR.partial" "$work"
 }
@@ -77,13 +83,13 @@ if ! have_mmcv; then
   else
     log "reusing cached mmcv wheel from $WHEEL_DIR"
   fi
-  python -m pip install -q --no-deps "$WHEEL_DIR"/mmcv-*.whl
+  pip_install install -q --no-deps "$WHEEL_DIR"/mmcv-*.whl
 fi
 
 # mmcv's own runtime deps (it was installed without them)
-python -m pip install -q addict packaging pillow pyyaml yapf opencv-python-headless "numpy"
-python -m pip install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
-python -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+pip_install install -q addict packaging pillow pyyaml yapf opencv-python-headless "numpy"
+pip_install install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+pip_install install -q --no-deps --no-build-isolation -e "$ROOT"
 
 log "checking compiled ops"
 python - <<'EOF'
