@@ -125,8 +125,11 @@ def test_converter_rejects_bad_input_naming_file_and_object(
 def _tracker():
     import mmdet.models  # noqa: F401
     from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
     cfg = load_config(STAGE1)
-    return MODELS.build(cfg.model.tracker)
+    # an earlier test may leave another default scope current
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(cfg.model.tracker)
 
 
 def _track(tracker, boxes, scores):
