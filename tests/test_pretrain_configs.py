@@ -61,7 +61,7 @@ def test_config_builds(path):
         assert cfg.strategy.type == 'mmringmoe.MetaInitFSDPStrategy'
 
 
-def test_fsdp_strategy_builds_on_meta_and_wrap_policy():
+def test_fsdp_strategy_builds_on_meta_and_wrap_policy(tmp_path):
     from mmpretrain.models.backbones.swin_transformer_v2 import SwinBlockV2
 
     from mmringmoe.engine.fsdp import (MetaInitFSDPStrategy,
@@ -70,8 +70,9 @@ def test_fsdp_strategy_builds_on_meta_and_wrap_policy():
     cfg = Config.fromfile(osp.join(
         ROOT, 'configs', 'pretrain',
         'simmim_ringmoe-1b-fsdp_512xb8-100e_ringmoss-192px.py'))
+    # work_dir: the strategy's logger writes there (default ./work_dirs)
     strategy = MetaInitFSDPStrategy(
-        model_wrapper=cfg.strategy.model_wrapper.to_dict())
+        model_wrapper=cfg.strategy.model_wrapper.to_dict(), work_dir=str(tmp_path))
     model = strategy.build_model(cfg.model.to_dict())  # the real 14.7B
     n = sum(p.numel() for p in model.parameters())
     assert 14.7e9 < n < 14.8e9
