@@ -104,6 +104,17 @@ def test_bit_variant_configs(variant):
         'levircd-256x256.py', LEVIR, f'ringmoe-opt-{variant}.py')
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('variant', ['ks', 'ka'])
+def test_bit_variant_config_train_and_test(tmp_path, variant):
+    """The dense variants end to end (EP runs in the fast set)."""
+    cfg = load_config(LEVIR.replace('-kc_', f'-{variant}_'))
+    data_root = tmp_path / 'data'
+    _make_cd_data(data_root, 'label', '.png', 1)
+    metrics = train_then_test(_tiny(cfg, data_root), tmp_path)
+    assert {'F1', 'IoU', 'Precision', 'Recall'} <= set(metrics)
+
+
 def test_pair_geometry_is_shared(tmp_path):
     """Flip / rescale / crop move both dates and the label together."""
     from mmcv.transforms import Compose

@@ -144,7 +144,6 @@ def test_isprs_splits_match_paper():
 
 @pytest.mark.parametrize('config', [VAIHINGEN, POTSDAM])
 def test_binsformer_config_train_and_test(tmp_path, monkeypatch, config):
-    from mmringmoe.registry import DATASETS
     cfg = load_config(config)
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, tuple(opt.betas), opt.weight_decay) == (
@@ -152,9 +151,15 @@ def test_binsformer_config_train_and_test(tmp_path, monkeypatch, config):
     assert cfg.train_cfg.max_iters == 38400
     assert cfg.param_scheduler[0].end == int(0.3 * 38400)
     assert cfg.train_dataloader.batch_size == 8
+    metrics = _train_then_test_on_generated(cfg, tmp_path, monkeypatch)
+    assert {'abs_rel', 'd1', 'd2', 'd3', 'rmse'} <= set(metrics)
+
+
+def _train_then_test_on_generated(cfg, tmp_path, monkeypatch):
+    from mmringmoe.registry import DATASETS
     data_root = tmp_path / 'data'
     ds_cls = DATASETS.get(cfg.train_dataloader.dataset.type.split('.')[-1])
-    if 'vaihingen' in config:
+    if 'Vaihingen' in ds_cls.__name__:
         # two areas per split are enough; the rest of the split is absent
         monkeypatch.setattr(ds_cls, 'SPLITS', dict(train=(1, 3), test=(2, 4)))
         _write_tiles(data_root, _vaihingen_names((1, 2, 3, 4)), 'top', 'dsm')
@@ -164,8 +169,7 @@ def test_binsformer_config_train_and_test(tmp_path, monkeypatch, config):
         _write_tiles(data_root, _potsdam_names(('2_10', '2_11', '2_13',
                                                 '7_13')),
                      '2_Ortho_RGB', '1_DSM')
-    metrics = train_then_test(_tiny(cfg, data_root), tmp_path)
-    assert {'abs_rel', 'd1', 'd2', 'd3', 'rmse'} <= set(metrics)
+    return train_then_test(_tiny(cfg, data_root), tmp_path)
 
 
 @pytest.mark.parametrize('variant', ['ep', 'ks', 'ka'])
@@ -173,6 +177,15 @@ def test_binsformer_variant_configs(variant):
     assert_variant_of(
         f'depth/binsformer_ringmoe-opt-{variant}_1xb8-38.4k_'
         'vaihingen-512x512.py', VAIHINGEN, f'ringmoe-opt-{variant}.py')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('variant', ['ep', 'ks', 'ka'])
+def test_binsformer_variant_config_train_and_test(tmp_path, monkeypatch, variant):
+    """Every variant config end to end (its sparse or dense backbone, tiny)."""
+    cfg = load_config(VAIHINGEN.replace('-kc_', f'-{variant}_'))
+    metrics = _train_then_test_on_generated(cfg, tmp_path, monkeypatch)
+    assert {'abs_rel', 'd1', 'd2', 'd3', 'rmse'} <= set(metrics)
 
 
 def test_slide_mode_uses_sliding_windows(monkeypatch):

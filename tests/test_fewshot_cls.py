@@ -131,6 +131,19 @@ def test_relationnet_variant_configs(name, variant):
                       f'ringmoe-opt{variant}.py')
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('variant', ['', '-ep', '-ks', '-ka'])
+@pytest.mark.parametrize('name', ['nwpu-resisc45', 'whu-rs19', 'ucm'])
+def test_relationnet_variant_config_train_and_test(tmp_path, name, variant):
+    """Every variant config end to end (its sparse or dense backbone, tiny)."""
+    cfg = load_config(_config(name, 1, variant))
+    data_root = tmp_path / 'data'
+    _make_folders(data_root, name, per_class=2,
+                  ext='.tif' if name == 'ucm' else '.jpg')
+    metrics = train_then_test(_tiny(cfg, data_root), tmp_path)
+    assert {'accuracy', 'accuracy_ci95'} <= set(metrics)
+
+
 def test_frozen_backbone_gets_no_gradient():
     import torch
     from mmengine.registry import init_default_scope

@@ -126,6 +126,19 @@ def test_protoseg_variant_configs(ds, fold, variant):
                       f'ringmoe-opt{variant}.py')
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('variant', ['', '-ep', '-ks', '-ka'])
+@pytest.mark.parametrize('ds', ['isaid', 'loveda'])
+@pytest.mark.parametrize('fold', [0, 1, 2])
+def test_protoseg_variant_config_train_and_test(tmp_path, ds, fold, variant):
+    """Every variant config end to end (its sparse or dense backbone, tiny)."""
+    cfg = load_config(_config(ds, fold, variant))
+    data_root = tmp_path / 'data'
+    _make_data(data_root, ds, fold)
+    metrics = train_then_test(_tiny(cfg, data_root), tmp_path)
+    assert {'mIoU', 'FB-IoU'} <= set(metrics)
+
+
 def test_seg_metric_hand_computed():
     from mmengine.structures import BaseDataElement
 
