@@ -9,12 +9,15 @@ import torch
 
 def moe_balance_loss(*backbones, weight: float = 0.001):
     """``{'loss_moe_balance': weight * sum(aux)}`` or ``{}`` when no backbone
-    holds RMoE layers (or ``weight`` is 0)."""
+    holds RMoE layers (or ``weight`` is 0). A frozen backbone's loss carries
+    no gradient (nothing could lower it), so it is left out."""
     terms = []
     for bb in backbones:
         layers = getattr(bb, 'rmoe_layers', None)
         if weight and layers is not None and layers():
-            terms.append(bb.aux_loss())
+            aux = bb.aux_loss()
+            if aux.requires_grad or not torch.is_grad_enabled():
+                terms.append(aux)
     if not terms:
         return {}
     return {'loss_moe_balance': weight * torch.stack(

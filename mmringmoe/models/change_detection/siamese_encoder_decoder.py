@@ -3,21 +3,7 @@ import torch
 from mmseg.models import EncoderDecoder
 
 from mmringmoe.registry import MODELS
-
-
-def add_moe_balance_loss(losses, backbone, weight):
-    """Add the sparse backbone's load-balance loss of the last forward.
-
-    Dense (merged KS/KA/KC) backbones return 0 and add nothing; a frozen
-    backbone's loss carries no gradient and is skipped.
-    """
-    aux_loss = getattr(backbone, 'aux_loss', None)
-    if weight <= 0 or aux_loss is None:
-        return losses
-    value = aux_loss()
-    if torch.is_tensor(value) and value.requires_grad:
-        losses['loss_moe_balance'] = weight * value
-    return losses
+from ..moe_loss import moe_balance_loss
 
 
 @MODELS.register_module()
@@ -50,6 +36,6 @@ class SiameseEncoderDecoder(EncoderDecoder):
 
     def loss(self, inputs, data_samples):
         losses = super().loss(inputs, data_samples)
-        return add_moe_balance_loss(losses, self.backbone,
-                                    self.moe_loss_weight)
+        losses.update(moe_balance_loss(self.backbone, weight=self.moe_loss_weight))
+        return losses
 

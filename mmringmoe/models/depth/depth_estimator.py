@@ -2,7 +2,7 @@
 from mmseg.models import DepthEstimator
 
 from mmringmoe.registry import MODELS
-from ..change_detection.siamese_encoder_decoder import add_moe_balance_loss
+from ..moe_loss import moe_balance_loss
 
 
 @MODELS.register_module()
@@ -20,8 +20,8 @@ class MoEDepthEstimator(DepthEstimator):
 
     def loss(self, inputs, data_samples):
         losses = super().loss(inputs, data_samples)
-        return add_moe_balance_loss(losses, self.backbone,
-                                    self.moe_loss_weight)
+        losses.update(moe_balance_loss(self.backbone, weight=self.moe_loss_weight))
+        return losses
 
     def inference(self, inputs, batch_img_metas):
         if self.test_cfg.get('mode', 'whole') == 'slide':
