@@ -1,56 +1,63 @@
 """Cut large rasters into RingMOSS pretraining tiles (paper Appendix B.1).
 
     python tools/dataset_converters/tile_rs_images.py INPUT [INPUT ...]
-        [--out-dir DIR] [--size 192] [--step 64] [--max-border 0.3]
-        [--border-mode edge|any]
+        [--out-dir DIR] [--size 192] [--step 64] [--max-nodata 0.3]
+        [--pad] [--nodata-fallback zero_border|none] [--border-mode edge|any]
 
-INPUT is a raster file or a folder of rasters. Tiles keep the dtype and band
-count of their source (complex-int16 SAR stays complex-int16) and are written
-as ``<stem>_r<row>_c<col><ext>`` into ``--out-dir``, by default a new folder
-``<stem>_tiles`` beside each input file. Inputs are never written to: the tool
-refuses an output path that exists or is an input. Prints kept/dropped counts.
+INPUT is a raster file (any GDAL format, or ``.npy``) or a folder of rasters.
+Each scene is read window by window with rasterio on the shared window grid
+(``mmringmoe.datasets.windows``: the last row and column of windows are
+aligned to the scene border, so every pixel is in some tile). A window whose
+invalid fraction exceeds ``--max-nodata`` is dropped; invalid pixels are the
+file's declared nodata (any value, NaN included), its mask or alpha band and
+NaN/Inf, or, only for files that declare none of these, the zero border
+(all-zero pixels connected to the scene edge; ``--nodata-fallback none`` turns
+that off).
+
+Tiles keep the dtype and band count of their source (CInt16 SAR stays CInt16)
+and are GeoTIFFs (deflate) carrying the source CRS, their window's transform
+and the nodata value (a mask the nodata value cannot express is stored as the
+tile's internal mask band). They are written as ``<stem>_r<row>_c<col>.tif``
+into ``--out-dir``, by default a new folder ``<stem>_tiles`` beside each
+input. Inputs are never written to: an output path that exists or is an input
+is refused. A scene smaller than one window is refused before anything is
+written (exit status 2, one line naming both sizes) unless ``--pad`` asks to
+pad it with nodata; a run that keeps no tile at all exits with status 1.
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-from mmringmoe.datasets.tiling import tile_raster
+from mmringmoe.datasets.tiling import (MAX_NODATA, iter_raster_tiles,
+                                       tile_name, write_tile)
 from mmringmoe.datasets.transforms.normalize import list_rasters
-from mmringmoe.datasets.transforms.raster_io import (read_raster,
-                                                     write_complex_int16_tiff,
-                                                     write_raster)
+from mmringmoe.datasets.transforms.raster_io import raster_info
+from mmringmoe.datasets.windows import SceneTooSmallError, window_grid
 
 
-def _out_ext(path, img):
-    ext = osp.splitext(path)[1].lower()
-    if img.ndim == 4:
-        return '.tif'
-    if ext in ('.jpg', '.jpeg'):
-        return '.png'  # never re-compress lossy
-    return ext
-
-
-def tile_file(path, out_dir=None, size=192, step=64, max_border=0.3,
-              border_mode='edge', inputs=()):
-    img = read_raster(path)
+def tile_file(path, out_dir=None, size=192, step=64, max_nodata=MAX_NODATA,
+              pad=False, nodata_fallback='zero_border', border_mode='edge',
+              inputs=()):
+    """Tile one raster; returns a report dict (``kept``, ``dropped``,
+    ``total``, ``out_dir``, ``mask_source``, ...)."""
     stem = osp.splitext(osp.basename(path))[0]
     out_dir = out_dir or osp.join(osp.dirname(osp.abspath(path)),
                                   f'{stem}_tiles')
-    os.makedirs(out_dir, exist_ok=True)
-    kept, dropped = tile_raster(img, size, step, max_border, border_mode)
-    ext = _out_ext(path, img)
     protected = {osp.abspath(p) for p in inputs} | {osp.abspath(path)}
-    for tile in kept:
-        out = osp.join(out_dir, f'{stem}_r{tile.row}_c{tile.col}{ext}')
+    report = {}
+    for tile in iter_raster_tiles(path, size, step, max_nodata,
+                                  'pad' if pad else 'error', nodata_fallback,
+                                  border_mode, report=report):
+        out = osp.join(out_dir, tile_name(stem, tile))
         if osp.abspath(out) in protected:
             raise FileExistsError(f'refusing to overwrite input {out!r}')
-        if tile.data.ndim == 4:
-            write_complex_int16_tiff(out, tile.data)
-        else:
-            write_raster(out, tile.data)
-    return dict(file=path, out_dir=out_dir, kept=len(kept), dropped=dropped,
-                total=len(kept) + dropped)
+        os.makedirs(out_dir, exist_ok=True)
+        write_tile(out, tile)
+    return dict(file=path, out_dir=out_dir, kept=report['kept'],
+                dropped=report['dropped'], total=report['windows'],
+                height=report['height'], width=report['width'],
+                mask_source=report['mask_source'])
 
 
 def main(argv=None):
@@ -58,9 +65,17 @@ def main(argv=None):
     parser.add_argument('inputs', nargs='+')
     parser.add_argument('--out-dir')
     parser.add_argument('--size', type=int, default=192)
-    parser.add_argument('--step', type=int, default=64)
-    parser.add_argument('--max-border', type=float, default=0.3,
-                        help='drop tiles with a larger black-border fraction')
+    parser.add_argument('--step', type=int, default=64,
+                        help='stride between windows (<= --size)')
+    parser.add_argument('--max-nodata', type=float, default=MAX_NODATA,
+                        help='drop tiles with a larger fraction of invalid '
+                        '(nodata / masked / zero-border) pixels')
+    parser.add_argument('--pad', action='store_true',
+                        help='pad a scene smaller than one window with '
+                        'nodata instead of refusing it')
+    parser.add_argument('--nodata-fallback', default='zero_border',
+                        choices=('zero_border', 'none'),
+                        help='for files that declare no nodata/mask/alpha')
     parser.add_argument('--border-mode', choices=('edge', 'any'),
                         default='edge')
     args = parser.parse_args(argv)
@@ -75,19 +90,37 @@ def main(argv=None):
             files.append(inp)
         else:
             parser.error(f'input not found: {inp!r}')
+    # refuse small scenes before writing anything
+    too_small = []
+    for f in files:
+        info = raster_info(f)
+        try:
+            window_grid(info.height, info.width, args.size, args.step,
+                        'pad' if args.pad else 'error')
+        except SceneTooSmallError as err:
+            too_small.append(f'{f}: {err}')
+    if too_small:
+        for line in too_small:
+            print(line, file=sys.stderr)
+        sys.exit(2)
     reports = []
     for f in files:
         rep = tile_file(f, args.out_dir, args.size, args.step,
-                        args.max_border, args.border_mode, inputs=files)
+                        args.max_nodata, args.pad, args.nodata_fallback,
+                        args.border_mode, inputs=files)
         reports.append(rep)
-        print(f'{f}: {rep["kept"]} tiles kept, {rep["dropped"]} dropped '
-              f'(black border > {args.max_border:.0%}) of {rep["total"]} '
-              f'windows -> {rep["out_dir"]}')
+        print(f'{f} ({rep["height"]} x {rep["width"]} px): {rep["kept"]} '
+              f'tiles kept, {rep["dropped"]} dropped (invalid > '
+              f'{args.max_nodata:.0%} by {rep["mask_source"]}) of '
+              f'{rep["total"]} windows -> {rep["out_dir"]}')
     kept = sum(r['kept'] for r in reports)
     dropped = sum(r['dropped'] for r in reports)
     print(f'total: {len(files)} rasters, {kept} tiles kept, {dropped} dropped')
+    if kept == 0:
+        print('no tile kept: every window is mostly nodata', file=sys.stderr)
+        sys.exit(1)
     return dict(files=reports, kept=kept, dropped=dropped)
 
 
 if __name__ == '__main__':
-    sys.exit(0 if main() else 1)
+    main()
