@@ -1,13 +1,22 @@
 """Per-band mean/std of every raster in a folder, for ``NormalizeRS``.
 
     python tools/dataset_converters/compute_rs_stats.py FOLDER [--out stats.json]
+        [--modality opt|ms|sar_l1|sar_l2] [--nodata-fallback none|zero_border]
 
 If FOLDER has modality sub-folders (``opt``, ``ms``, ``sar_l1``, ``sar_l2``),
 statistics are computed per modality; otherwise for FOLDER as a whole (name it
-with ``--modality``). SAR-L1 folders also get the mean/std of the power in dB
-(the pretraining target scale). The JSON goes to ``FOLDER/rs_stats.json``
-unless ``--out`` says otherwise; an existing file is not replaced without
-``--force``.
+with ``--modality``). With a modality, every file must have its band count
+(opt 3, ms 4, sar_l1 8 real = 4 complex, sar_l2 1): a file with another count
+stops the tool with one line naming it (exit status 1), since the pipeline
+would not read it as the statistics did.
+
+Files are read window by window with rasterio (bounded memory) and only valid
+pixels count: declared nodata, mask/alpha bands and NaN/Inf are left out (the
+zero-border heuristic only with ``--nodata-fallback zero_border``, for files
+that declare nothing). SAR-L1 folders also get the mean/std of the power in dB
+(the pretraining target scale) over the valid pixels of positive power. The
+JSON goes to ``FOLDER/rs_stats.json`` unless ``--out`` says otherwise; an
+existing file is not replaced without ``--force``.
 """
 import argparse
 import json
@@ -25,10 +34,19 @@ def main(argv=None):
     parser.add_argument('--out', help='JSON file (default FOLDER/rs_stats.json)')
     parser.add_argument('--force', action='store_true',
                         help='replace an existing output file')
+    parser.add_argument('--nodata-fallback', default='none',
+                        choices=('none', 'zero_border'),
+                        help='mask the zero border of files that declare no '
+                        'nodata/mask/alpha (as the loaders\' nodata_fallback)')
     args = parser.parse_args(argv)
     if not osp.isdir(args.folder):
         parser.error(f'not a folder: {args.folder!r}')
-    stats = compute_folder_stats(args.folder, args.modality)
+    try:
+        stats = compute_folder_stats(args.folder, args.modality,
+                                     args.nodata_fallback)
+    except (ValueError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        sys.exit(1)
     out = args.out or osp.join(args.folder, 'rs_stats.json')
     if osp.exists(out) and not args.force:
         print(f'{out} exists; use --force to replace it', file=sys.stderr)
@@ -38,7 +56,8 @@ def main(argv=None):
         json.dump(stats, f, indent=2)
     for name, st in stats.items():
         print(f'{name}: {st["num_files"]} files, {st["num_bands"]} bands, '
-              f'mean {[round(v, 3) for v in st["mean"]]}, '
+              f'{st["num_pixels"]} valid pixels ({st["num_invalid_pixels"]} '
+              f'nodata left out), mean {[round(v, 3) for v in st["mean"]]}, '
               f'std {[round(v, 3) for v in st["std"]]}')
     print(f'wrote {out}')
     return stats
