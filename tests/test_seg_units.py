@@ -196,12 +196,22 @@ def test_flipping_one_modality_only_changes_the_loss():
 
 
 # ------------------------------------------------------------ converters
-def test_sarsegl1_tiling_gives_the_papers_540_samples():
+def test_sarsegl1_tiling_covers_the_scenes_and_gives_the_papers_540():
     import sarsegl1
+    # stride 300: 5456 -> starts 0..4800 (17) + the aligned 4956 = 18;
+    # 4708 -> 0..4200 (15) + 4208 = 16; 6192 -> 0..5400 (19) + 5692 = 20;
+    # 4888 -> 0..4200 (15) + 4388 = 16: 18 * 16 + 20 * 16 = 608
     boxes = (sarsegl1.tile_boxes(5456, 4708) +
              sarsegl1.tile_boxes(6192, 4888))
-    assert len(boxes) == 540
-    assert sarsegl1.window_starts(1100) == [0, 300, 600]
+    assert len(boxes) == 608
+    assert max(b.row_off for b in boxes[:288]) == 5456 - 500
+    assert max(b.col_off for b in boxes[:288]) == 4708 - 500
+    # only the windows on the 300 px lattice: the paper's 15 x 17 + 15 x 19
+    paper = (sarsegl1.tile_boxes(5456, 4708, edge='drop') +
+             sarsegl1.tile_boxes(6192, 4888, edge='drop'))
+    assert len(paper) == 540
+    assert [b.row_off for b in sarsegl1.tile_boxes(1100, 500)] == [0, 300,
+                                                                    600]
     train, test = sarsegl1.split_indices(540, 0.8, seed=0)
     assert (len(train), len(test)) == (432, 108)
     assert not set(train) & set(test)
@@ -220,9 +230,13 @@ def test_sarsegl1_tiles_are_the_source_windows(tmp_path):
     src = LoadComplexSAR()(dict(img_path=paths[0]))['img']
     lbl = read_raster(lbl_path)[..., 0]
     boxes = sarsegl1.tile_boxes(*lbl.shape, 32, 8)
+    # (88, 112) scenes, stride 24: rows 0, 24, 48 and 56; cols 0, 24, 48,
+    # 72 and 80 -> 20 windows each
+    assert len(boxes) == 20
     assert counts['total'] == len(boxes) + len(
         sarsegl1.tile_boxes(*read_raster(scenes[0][2]).shape[:2], 32, 8))
-    y, x = boxes[-1]
+    y, x = boxes[-1].row_off, boxes[-1].col_off
+    assert (y, x) == (88 - 32, 112 - 32)
     split = 'train' if osp.exists(
         tmp_path / 'out' / 'img_dir' / 'train' / f'{name}_{y}_{x}.tif') \
         else 'test'

@@ -7,11 +7,18 @@ The release has 100 co-registered 5556 x 3704 scenes::
     <src>/lbl/<scene>.tif       # 0 unlabelled, 10 farmland, 20 city, 30 village,
                                 # 40 water, 50 forest, 60 road, 70 others
 
-Following the official guidelines, scenes are cut into 256 x 256 patches
-without overlap (partial border patches dropped) and the patches are split
-8:2 at random (``--seed``). Optical patches keep ``--opt-bands`` (default
-R, G, B: RingMoE-Opt takes three bands). Output, read by
-``mmringmoe.WHUOptSARDataset``::
+Scenes are cut into 256 x 256 patches without overlap on the shared window
+grid (``mmringmoe.datasets.windows``), read window by window with rasterio.
+By default the last row and column of patches are aligned to the scene
+border, so every pixel is in a patch (22 x 15 per 5556 x 3704 scene; the
+aligned patches overlap their neighbour); ``--edge drop`` leaves the partial
+border out as the official guidelines do (21 x 14). Patches are split 8:2 at
+random (``--seed``). Optical patches keep ``--opt-bands`` (default R, G, B:
+RingMoE-Opt takes three bands). Optical and SAR patches are GeoTIFFs in the
+source dtype carrying the scene's CRS, their window's transform and the
+nodata value; labels are PNG, pixel-aligned with them. Output, read by
+``mmringmoe.WHUOptSARDataset`` (``<row>``, ``<col>``: pixel offsets of the
+patch in the scene)::
 
     <out>/{optical,sar}/{train,test}/<scene>_<row>_<col>.tif
     <out>/lbl/{train,test}/<scene>_<row>_<col>.png   # 0..6, 255 unlabelled
@@ -27,6 +34,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 LABEL_VALUES = (10, 20, 30, 40, 50, 60, 70)
+EDGE_MODES = ('align', 'drop')
 
 
 def remap_labels(lbl: np.ndarray, path: str = '') -> np.ndarray:
@@ -40,14 +48,40 @@ def remap_labels(lbl: np.ndarray, path: str = '') -> np.ndarray:
     return out
 
 
+def _tile(win, arr, meta):
+    from mmringmoe.datasets.tiling import Tile
+    return Tile(win.row_off, win.col_off, arr,
+                1 - float(meta.valid_mask.mean()), meta.valid_mask, win,
+                meta.crs, meta.transform, meta.nodata, meta.mask_source)
+
+
+def patch_windows(height: int, width: int, size: int = 256,
+                  edge: str = 'align') -> list:
+    """``size`` x ``size`` windows without overlap, row major
+    (:func:`mmringmoe.datasets.windows.window_grid`); ``edge='align'`` adds
+    the border-aligned last row/column (they overlap their neighbour, every
+    pixel is covered), ``'drop'`` leaves the partial border out (the official
+    guideline)."""
+    from mmringmoe.datasets.windows import window_grid
+    if edge not in EDGE_MODES:
+        raise ValueError(f'edge must be one of {EDGE_MODES}, got {edge!r}')
+    wins = window_grid(height, width, size, size)
+    if edge == 'drop':
+        wins = [w for w in wins
+                if w.row_off % size == 0 and w.col_off % size == 0]
+    return wins
+
+
 def convert(src: str, out_dir: str, size: int = 256,
             train_fraction: float = 0.8, seed: int = 0,
             opt_bands: Sequence[int] = (0, 1, 2),
-            overwrite: bool = False) -> dict:
+            overwrite: bool = False, edge: str = 'align') -> dict:
     from PIL import Image
 
-    from mmringmoe.datasets.transforms.raster_io import (read_raster,
-                                                          write_raster)
+    from mmringmoe.datasets.tiling import write_tile
+    from mmringmoe.datasets.transforms.raster_io import (
+        raster_info, read_raster, read_raster_with_meta)
+    from mmringmoe.datasets.windows import SceneTooSmallError
     scenes = sorted(
         osp.splitext(f)[0] for f in os.listdir(osp.join(src, 'optical'))
         if f.lower().endswith(('.tif', '.tiff')))
@@ -62,16 +96,21 @@ def convert(src: str, out_dir: str, size: int = 256,
                 raise FileNotFoundError(
                     f'Scene {scene!r}: missing {k} file {p!r} (pairs need '
                     'optical, sar and lbl with the same name).')
-        opt = read_raster(paths['optical'])[..., list(opt_bands)]
-        sar = read_raster(paths['sar'])
-        lbl = remap_labels(read_raster(paths['lbl'])[..., 0], paths['lbl'])
-        if not opt.shape[:2] == sar.shape[:2] == lbl.shape:
-            raise ValueError(f'Scene {scene!r}: optical {opt.shape[:2]}, sar '
-                             f'{sar.shape[:2]}, lbl {lbl.shape} differ.')
-        h, w = lbl.shape
-        for y in range(0, h - size + 1, size):
-            for x in range(0, w - size + 1, size):
-                patches.append((scene, y, x, opt, sar, lbl))
+        infos = {k: raster_info(p) for k, p in paths.items()}
+        sizes = {k: (i.height, i.width) for k, i in infos.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f'Scene {scene!r}: optical {sizes["optical"]}, '
+                             f'sar {sizes["sar"]}, lbl {sizes["lbl"]} differ.')
+        if max(opt_bands) >= infos['optical'].count or min(opt_bands) < 0:
+            raise ValueError(f'{paths["optical"]!r} has '
+                             f'{infos["optical"].count} bands; --opt-bands '
+                             f'{list(opt_bands)} asks for others.')
+        try:
+            wins = patch_windows(*sizes['lbl'], size, edge)
+        except SceneTooSmallError as err:
+            raise SceneTooSmallError(f'WHU-OPT-SAR scene {scene!r}: '
+                                     f'{err}') from None
+        patches += [(scene, win, paths) for win in wins]
     order = np.random.default_rng(seed).permutation(len(patches))
     n_train = int(round(train_fraction * len(patches)))
     splits = dict(train=sorted(order[:n_train]), test=sorted(order[n_train:]))
@@ -79,17 +118,28 @@ def convert(src: str, out_dir: str, size: int = 256,
         for k in ('optical', 'sar', 'lbl'):
             os.makedirs(osp.join(out_dir, k, split), exist_ok=True)
         for i in idx:
-            scene, y, x, opt, sar, lbl = patches[i]
-            name = f'{scene}_{y // size}_{x // size}'
+            scene, win, paths = patches[i]
+            name = f'{scene}_{win.row_off}_{win.col_off}'
             outs = (osp.join(out_dir, 'optical', split, name + '.tif'),
                     osp.join(out_dir, 'sar', split, name + '.tif'),
                     osp.join(out_dir, 'lbl', split, name + '.png'))
+            if {osp.abspath(o) for o in outs} & {
+                    osp.abspath(p) for p in paths.values()}:
+                raise FileExistsError(f'refusing to overwrite an input with '
+                                      f'{outs}')
             if not overwrite and any(osp.exists(o) for o in outs):
                 raise FileExistsError(f'{outs[0]} exists; use --overwrite.')
-            win = (slice(y, y + size), slice(x, x + size))
-            write_raster(outs[0], np.ascontiguousarray(opt[win]), overwrite)
-            write_raster(outs[1], np.ascontiguousarray(sar[win]), overwrite)
-            Image.fromarray(lbl[win]).save(outs[2])
+            opt, opt_meta = read_raster_with_meta(paths['optical'],
+                                                  window=tuple(win))
+            opt = np.ascontiguousarray(opt[..., list(opt_bands)])
+            sar, sar_meta = read_raster_with_meta(paths['sar'],
+                                                  window=tuple(win))
+            lbl = remap_labels(
+                read_raster(paths['lbl'], window=tuple(win))[..., 0],
+                paths['lbl'])
+            write_tile(outs[0], _tile(win, opt, opt_meta), overwrite)
+            write_tile(outs[1], _tile(win, sar, sar_meta), overwrite)
+            Image.fromarray(lbl).save(outs[2])
     return dict(total=len(patches), train=len(splits['train']),
                 test=len(splits['test']))
 
@@ -103,9 +153,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--opt-bands', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--edge', choices=EDGE_MODES, default='align',
+                        help="'align': last patches aligned to the border "
+                        "(every pixel in a patch); 'drop': partial border "
+                        'patches left out (the official guideline)')
     args = parser.parse_args(argv)
     counts = convert(args.src, args.out_dir, args.size, args.train_fraction,
-                     args.seed, args.opt_bands, args.overwrite)
+                     args.seed, args.opt_bands, args.overwrite, args.edge)
     print(f'{counts["total"]} patches: {counts["train"]} train, '
           f'{counts["test"]} test -> {args.out_dir}')
     return counts
