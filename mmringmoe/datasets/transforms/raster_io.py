@@ -1,12 +1,36 @@
-"""Reading remote sensing rasters: any band count, 8/16-bit, float, complex.
+"""Reading and writing remote sensing rasters on rasterio (GDAL).
 
-Everything returns ``(H, W, C)`` arrays in the file's own dtype; values are
-never rescaled here (normalisation is a later, explicit step), so 16-bit and
-complex SAR keep their full dynamic range.
+Every GDAL raster format opens (GeoTIFF compressed with LZW / DEFLATE / ZSTD /
+JPEG, tiled, BigTIFF, COG, band- or pixel-interleaved; PNG, JPEG, ...), plus
+numpy ``.npy``. Arrays come back as ``(H, W, C)`` in the file's own dtype:
+values are never rescaled here (normalisation is a later, explicit step), so
+16-bit and complex SAR keep their full dynamic range.
+
+Georeferencing travels with the data (DESIGN.md section 9): every read can
+return a :class:`GeoMeta` with the CRS (WKT), the affine ``transform`` of the
+window read (rasterio / GDAL order ``(a, b, c, d, e, f)``: ``x = a*col + b*row
++ c``, ``y = d*col + e*row + f``, pixel corners), the declared ``nodata``
+value and a ``valid_mask``.
+
+Valid-pixel mask, in order of precedence (rasterio's ``dataset_mask``):
+
+1. the file's mask band / alpha band / ``.msk`` sidecar;
+2. else the declared nodata value: a pixel is invalid when every band holds it
+   (GDAL's dataset-mask rule, so a bright white pixel of an RGB image with
+   nodata 255 in one band only stays valid);
+3. NaN and +-Inf in float data are always invalid (and replaced by 0 in the
+   returned array, so they cannot poison a network; the mask says where);
+4. only if the file declares nothing, and only when asked
+   (``nodata_fallback='zero_border'``), all-zero pixels connected to the image
+   border (the black frame of a scene) are invalid.
+
+An alpha band is a mask, not data: it is removed from the returned bands.
 """
 import io
 import os.path as osp
-from typing import Optional
+import warnings
+from contextlib import contextmanager
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -21,201 +45,511 @@ SAR_L1_CHANNEL_NAMES = tuple(f'{p}_{part}' for p in SAR_L1_POLARISATIONS
                              for part in ('re', 'im'))
 
 _TIFF_EXTS = ('.tif', '.tiff', '.gtif', '.gtiff')
-_TIFF_COMPLEXINT = 5  # TIFF SampleFormat tag value for complex integers
+_NPY_LAYOUTS = ('hwc', 'chw')
+NODATA_FALLBACKS = ('none', 'zero_border')
+
+
+class GeoMeta(NamedTuple):
+    """Georeferencing and validity of an array read from a raster.
+
+    Attributes:
+        crs (str | None): CRS as WKT; None for a file without one.
+        transform (tuple | None): affine ``(a, b, c, d, e, f)`` of the array's
+            pixel grid (rasterio order, map units per pixel); None when the file
+            is not georeferenced.
+        nodata (float | None): the declared nodata value (per file, GDAL).
+        valid_mask (np.ndarray): ``(H, W)`` bool, True where the pixel holds
+            data (see the module docstring for the rules).
+        mask_source (str): what the mask came from: ``'mask_band'``,
+            ``'alpha'``, ``'nodata'``, ``'zero_border'`` or ``'none'``
+            (``'+nonfinite'`` appended when NaN/Inf were found).
+        path (str): the file.
+    """
+    crs: Optional[str]
+    transform: Optional[Tuple[float, ...]]
+    nodata: Optional[float]
+    valid_mask: np.ndarray
+    mask_source: str
+    path: str
+
+
+class RasterInfo(NamedTuple):
+    """Header of a raster: what :func:`raster_info` returns without reading
+    pixels. ``dtype`` is rasterio's name (``'uint16'``, ``'complex_int16'``,
+    ...); ``count`` counts data bands (an alpha band is not counted)."""
+    path: str
+    height: int
+    width: int
+    count: int
+    dtype: str
+    crs: Optional[str]
+    transform: Optional[Tuple[float, ...]]
+    nodata: Optional[float]
+    has_mask: bool
+    driver: str
 
 
 def _describe(path, modality=None):
     return f'{path!r}' + (f' (modality {modality!r})' if modality else '')
 
 
-def _read_bytes(path: str, backend_args: Optional[dict]):
-    """Local paths are read in place; anything else goes through mmengine."""
-    if backend_args is None and osp.isfile(path):
-        return path, osp.getsize(path)
-    if backend_args is None and '://' not in str(path):
-        raise FileNotFoundError(f'Raster file not found: {path!r}')
-    from mmengine.fileio import get
-    data = get(path, backend_args=backend_args)
-    return io.BytesIO(data), len(data)
+def _is_npy(path: str) -> bool:
+    return str(path).lower().endswith('.npy')
 
 
-def _check_tiff_complete(tif, size: int, path: str):
-    """Truncated files are the common failure of interrupted copies; tifffile
-    then either raises deep inside a decoder or silently returns zeros."""
-    for page in tif.pages:
-        offsets = getattr(page, 'dataoffsets', ()) or ()
-        counts = getattr(page, 'databytecounts', ()) or ()
-        for off, cnt in zip(offsets, counts):
-            if off + cnt > size:
+@contextmanager
+def _open(path: str, backend_args: Optional[dict] = None):
+    """rasterio dataset for a local path, or for bytes fetched by mmengine."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    path = str(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NotGeoreferencedWarning)
+        if backend_args is None and '://' not in path:
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'Raster file not found: {path!r}')
+            try:
+                src = rasterio.open(path)
+            except RasterioIOError as err:
+                raise ValueError(f'Cannot read raster {path!r} (corrupt, '
+                                 f'truncated or not a raster?): {err}') from err
+            with src:
+                yield src
+            return
+        from mmengine.fileio import get
+        data = get(path, backend_args=backend_args)
+        with rasterio.MemoryFile(data) as mem:
+            try:
+                src = mem.open()
+            except RasterioIOError as err:
+                raise ValueError(f'Cannot read raster {path!r} (corrupt, '
+                                 f'truncated or not a raster?): {err}') from err
+            with src:
+                yield src
+
+
+def _alpha_index(src) -> Optional[int]:
+    """1-based index of an alpha band, if any."""
+    from rasterio.enums import ColorInterp
+    for i, ci in enumerate(src.colorinterp, start=1):
+        if ci == ColorInterp.alpha:
+            return i
+    return None
+
+
+def _georef(src):
+    from rasterio.transform import Affine
+    crs = src.crs.to_wkt() if src.crs else None
+    t = src.transform
+    if crs is None and t == Affine.identity():
+        return None, None
+    return crs, tuple(float(v) for v in t[:6])
+
+
+def raster_info(path: str, backend_args: Optional[dict] = None) -> RasterInfo:
+    """Header of ``path`` (no pixel is read). ``.npy`` files report their
+    shape with ``crs``/``transform``/``nodata`` None."""
+    path = str(path)
+    if _is_npy(path):
+        arr = _read_npy(path, backend_args, mmap=True)
+        return RasterInfo(path, arr.shape[0], arr.shape[1], arr.shape[2],
+                          str(arr.dtype), None, None, None, False, 'npy')
+    from rasterio.enums import MaskFlags
+    with _open(path, backend_args) as src:
+        alpha = _alpha_index(src)
+        crs, transform = _georef(src)
+        flags = src.mask_flag_enums[0] if src.count else ()
+        has_mask = alpha is not None or MaskFlags.per_dataset in flags
+        return RasterInfo(path, src.height, src.width,
+                          src.count - (alpha is not None), src.dtypes[0], crs,
+                          transform, src.nodata, has_mask, src.driver)
+
+
+def _to_rio_window(window):
+    """``None``, a rasterio ``Window`` or ``(row_off, col_off, height, width)``
+    (the :class:`mmringmoe.datasets.windows.Window` order)."""
+    if window is None:
+        return None
+    from rasterio.windows import Window as RioWindow
+    if isinstance(window, RioWindow):
+        return window
+    r, c, h, w = (int(v) for v in window)
+    return RioWindow(c, r, w, h)
+
+
+def _complex_int16_pairs(arr: np.ndarray) -> np.ndarray:
+    """complex64 read from a CInt16 band -> exact int16 (re, im) pairs."""
+    return np.stack([arr.real, arr.imag], axis=-1).astype(np.int16)
+
+
+def _stack_tiff_pages(src, path, first, bands, kw):
+    """A multi-page TIFF (one page per band, as tifffile and some archives
+    write band-sequential data): GDAL opens page 1 only and lists the others
+    as sub-datasets. Their bands are appended in page order when every page
+    has the first page's size and dtype; anything else is refused, so no
+    band is dropped silently."""
+    import rasterio
+    parts = [first]
+    for name in src.subdatasets[1:]:
+        with rasterio.open(name) as page:
+            if (page.height, page.width, page.dtypes[0]) != (
+                    src.height, src.width, src.dtypes[0]):
                 raise ValueError(
-                    f'Truncated TIFF {path!r}: image data ends at byte '
-                    f'{off + cnt} but the file has only {size} bytes.')
+                    f'{path!r}: multi-page TIFF whose page {name!r} is '
+                    f'{page.height} x {page.width} {page.dtypes[0]}, expected'
+                    f' {src.height} x {src.width} {src.dtypes[0]} like page '
+                    '1; store the bands in one image.')
+            parts.append(page.read(**kw))
+    return np.concatenate(parts, axis=0)
 
 
-def _read_complexint(tif, page, path: str) -> np.ndarray:
-    """TIFF SampleFormat COMPLEXINT (GF-3 L1A style int16 I/Q pairs).
-
-    numpy has no complex-int dtype, so the raw strips are read as int16 and
-    returned as ``(..., 2)`` (real, imaginary) pairs.
-    """
-    bits = page.bitspersample
-    if bits not in (16, 32, 64):
-        raise ValueError(f'{path!r}: complex integer TIFF with {bits} bits '
-                         'per sample is not supported (expected 32 = 2 x int16).')
-    if page.compression != 1 or page.is_tiled:
-        raise ValueError(f'{path!r}: compressed or tiled complex-integer TIFF '
-                         'is not supported; store it uncompressed in strips.')
-    part = {16: 'i1', 32: 'i2', 64: 'i4'}[bits]
-    dtype = np.dtype(tif.byteorder + part)
-    fh = tif.filehandle
-    chunks = []
-    for off, cnt in zip(page.dataoffsets, page.databytecounts):
-        fh.seek(off)
-        chunks.append(fh.read(cnt))
-    raw = np.frombuffer(b''.join(chunks), dtype=dtype)
-    h, w, spp = page.imagelength, page.imagewidth, page.samplesperpixel
-    if raw.size != h * w * spp * 2:
-        raise ValueError(f'Truncated TIFF {path!r}: expected {h * w * spp * 2} '
-                         f'int values, found {raw.size}.')
-    if spp > 1 and page.planarconfig == 2:  # separate planes
-        arr = raw.reshape(spp, h, w, 2).transpose(1, 2, 0, 3)
-    else:
-        arr = raw.reshape(h, w, spp, 2)
-    return arr.astype(dtype.newbyteorder('='), copy=False)
-
-
-def _read_tiff(path: str, backend_args: Optional[dict]) -> np.ndarray:
-    import tifffile
-    src, size = _read_bytes(path, backend_args)
-    try:
-        tif = tifffile.TiffFile(src)
-    except Exception as err:  # tifffile raises several error types
-        raise ValueError(f'Cannot read TIFF {path!r} (corrupt or truncated '
-                         f'file?): {err}') from err
-    with tif:
-        _check_tiff_complete(tif, size, path)
-        page = tif.pages[0]
-        if page.sampleformat == _TIFF_COMPLEXINT:
-            return _read_complexint(tif, page, path)
-        series = tif.series[0]
+def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
+              fill_value=None):
+    """Read bands ``(H, W, C)`` + :class:`GeoMeta` through rasterio."""
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import transform as window_transform
+    with _open(path, backend_args) as src:
+        alpha = _alpha_index(src)
+        bands = [i for i in range(1, src.count + 1) if i != alpha]
+        rio_win = _to_rio_window(window)
+        kw = dict(window=rio_win)
+        if boundless:
+            kw.update(boundless=True,
+                      fill_value=src.nodata if fill_value is None
+                      else fill_value)
         try:
-            arr = series.asarray()
-        except ValueError as err:
-            if 'imagecodecs' not in str(err):
-                raise ValueError(f'Cannot decode TIFF {path!r}: {err}') from err
-            # LZW/deflate without imagecodecs installed: Pillow decodes the
-            # usual 1/3/4-band 8/16-bit layouts.
-            return _read_pillow(path, backend_args)
-        except Exception as err:
-            raise ValueError(f'Cannot decode TIFF {path!r} (corrupt or '
+            data = src.read(bands, **kw)
+            flags = src.mask_flag_enums[0]
+            declared = (alpha is not None or MaskFlags.per_dataset in flags
+                        or MaskFlags.nodata in flags)
+            if declared or boundless:
+                mask = src.dataset_mask(
+                    window=rio_win, boundless=boundless) > 0
+            else:
+                mask = np.ones(data.shape[1:], bool)
+        except Exception as err:  # GDAL decoders raise RasterioIOError etc.
+            raise ValueError(f'Cannot decode raster {path!r} (corrupt or '
                              f'truncated file?): {err}') from err
-        axes = series.axes
-    if arr.ndim == 2:
-        return arr[..., None]
-    if arr.ndim == 3 and axes[-1] not in 'SC':
-        # band-sequential (planar or one page per band): bands first
-        return np.ascontiguousarray(arr.transpose(1, 2, 0))
-    if arr.ndim > 3 and axes[-1] in 'SC':
-        return arr.reshape(arr.shape[-3], arr.shape[-2], -1)
-    return arr
+        if alpha is not None:
+            source = 'alpha'
+        elif MaskFlags.per_dataset in flags:
+            source = 'mask_band'
+        elif MaskFlags.nodata in flags:
+            source = 'nodata'
+        else:
+            source = 'none'
+        if src.subdatasets and src.driver == 'GTiff':
+            data = _stack_tiff_pages(src, path, data, bands, kw)
+        crs, transform = _georef(src)
+        if transform is not None and rio_win is not None:
+            transform = tuple(float(v) for v in window_transform(
+                rio_win, src.transform)[:6])
+        nodata = src.nodata
+        if src.dtypes[0] == 'complex_int16':
+            data = _complex_int16_pairs(data)  # (C, H, W, 2)
+        data = np.moveaxis(data, 0, 2)
+    data = np.ascontiguousarray(data)
+    if source == 'none' and not boundless and nodata_fallback == 'zero_border':
+        from mmringmoe.datasets.tiling import black_border_mask
+        mask = ~black_border_mask(data)
+        source = 'zero_border'
+    return data, crs, transform, nodata, mask, source
 
 
-def _read_pillow(path: str, backend_args: Optional[dict]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-    src, _ = _read_bytes(path, backend_args)
+def _npy_layout(arr: np.ndarray, path: str, layout: Optional[str],
+                expected_bands: Optional[int]) -> str:
+    """Decide ``'hwc'`` / ``'chw'`` for a 3-D array, or refuse."""
+    if layout is not None:
+        if layout not in _NPY_LAYOUTS:
+            raise ValueError(f'npy_layout must be one of {_NPY_LAYOUTS}, '
+                             f'got {layout!r}')
+        return layout
+    c0, c2 = arr.shape[0], arr.shape[2]
+    if callable(expected_bands):
+        expected_bands = expected_bands(arr)
+    if expected_bands is not None:
+        hwc, chw = c2 == expected_bands, c0 == expected_bands
+        if hwc != chw:
+            return 'hwc' if hwc else 'chw'
+        if not hwc:
+            raise ValueError(
+                f'{path!r}: array of shape {arr.shape} has {expected_bands} '
+                f'bands on neither the first nor the last axis (expected '
+                f'{expected_bands} bands).')
+    else:
+        smallest = min(arr.shape)
+        hwc = c2 == smallest and c0 != smallest and arr.shape[1] != smallest
+        chw = c0 == smallest and c2 != smallest and arr.shape[1] != smallest
+        if hwc != chw:
+            return 'hwc' if hwc else 'chw'
+    raise ValueError(
+        f'{path!r}: array of shape {arr.shape} is ambiguous (bands first or '
+        f'last?); pass npy_layout=\'hwc\' or \'chw\' (or the expected band '
+        f'count) to say which.')
+
+
+def _read_npy(path: str, backend_args: Optional[dict], mmap: bool = False,
+              layout: Optional[str] = None,
+              expected_bands: Optional[int] = None) -> np.ndarray:
     try:
-        with Image.open(src) as im:
-            im.load()
-            arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f'Cannot decode image {path!r} (corrupt or '
-                         f'truncated file?): {err}') from err
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
-def _read_npy(path: str, backend_args: Optional[dict]) -> np.ndarray:
-    src, _ = _read_bytes(path, backend_args)
-    try:
-        arr = np.load(src, allow_pickle=False)
+        if backend_args is None and '://' not in path:
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'Raster file not found: {path!r}')
+            arr = np.load(path, allow_pickle=False,
+                          mmap_mode='r' if mmap else None)
+        else:
+            from mmengine.fileio import get
+            arr = np.load(io.BytesIO(get(path, backend_args=backend_args)),
+                          allow_pickle=False)
+    except FileNotFoundError:
+        raise
     except Exception as err:
         raise ValueError(f'Cannot read .npy {path!r} (corrupt or truncated '
                          f'file?): {err}') from err
     if arr.ndim == 2:
         return arr[..., None]
-    if arr.ndim == 3 and arr.shape[0] <= 64 < min(arr.shape[1:]) \
-            and arr.shape[2] > 64:
-        # (C, H, W) saved by torch-minded tools: move bands last
-        return np.ascontiguousarray(arr.transpose(1, 2, 0))
-    return arr
+    if arr.ndim == 3:
+        if _npy_layout(arr, path, layout, expected_bands) == 'chw':
+            arr = arr.transpose(1, 2, 0)
+        return arr if mmap else np.ascontiguousarray(arr)
+    if arr.ndim == 4 and arr.shape[-1] == 2:  # (H, W, P, 2) (re, im) pairs
+        return arr
+    raise ValueError(f'{path!r}: expected a 2-D or 3-D array (H, W[, C]), '
+                     f'found shape {arr.shape}.')
 
 
-def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
-    """Read a raster as ``(H, W, C)`` (complex-int TIFFs as ``(H, W, C, 2)``).
+def _nonfinite(arr: np.ndarray) -> Optional[np.ndarray]:
+    """(H, W) True where any band is NaN/Inf; None for integer data."""
+    if arr.dtype.kind not in 'fc':
+        return None
+    bad = ~np.isfinite(arr)
+    while bad.ndim > 2:
+        bad = bad.any(-1)
+    return bad if bad.any() else None
 
-    TIFF/GeoTIFF through tifffile, ``.npy`` through numpy, everything else
-    (PNG, JPG, ...) through Pillow. The dtype is the file's own.
+
+def read_raster_with_meta(path: str,
+                          window=None,
+                          backend_args: Optional[dict] = None,
+                          nodata_fallback: str = 'none',
+                          npy_layout: Optional[str] = None,
+                          expected_bands: Optional[int] = None,
+                          boundless: bool = False,
+                          fill_value=None) -> Tuple[np.ndarray, GeoMeta]:
+    """Read ``path`` (optionally one window) with its georeferencing and mask.
+
+    Args:
+        path (str): raster file (any GDAL format, or ``.npy``).
+        window: ``(row_off, col_off, height, width)`` in pixels (a
+            :class:`mmringmoe.datasets.windows.Window` or a rasterio
+            ``Window``); None reads everything.
+        backend_args (dict, optional): mmengine file backend for remote paths.
+        nodata_fallback (str): ``'none'`` or ``'zero_border'`` (only for files
+            that declare no nodata, mask or alpha).
+        npy_layout (str, optional): ``'hwc'`` or ``'chw'`` for 3-D ``.npy``.
+        expected_bands (int, optional): lets a ``.npy`` layout be decided by
+            the band count.
+        boundless (bool): a window reaching outside the raster is filled with
+            ``fill_value`` (default the nodata value, else 0) and those pixels
+            are invalid.
+
+    Returns:
+        tuple: ``(array, GeoMeta)``; the array is ``(H, W, C)`` in the file's
+        dtype (CInt16 as ``(H, W, C, 2)`` int16 (re, im) pairs, CFloat32 as
+        complex64). NaN/Inf are replaced by 0 and marked invalid.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable/corrupt file, ambiguous ``.npy`` layout, or a
+            float raster with no finite value at all.
     """
     path = str(path)
-    ext = osp.splitext(path)[1].lower()
-    if ext in _TIFF_EXTS:
-        return _read_tiff(path, backend_args)
-    if ext == '.npy':
-        return _read_npy(path, backend_args)
-    return _read_pillow(path, backend_args)
+    if nodata_fallback not in NODATA_FALLBACKS:
+        raise ValueError(f'nodata_fallback must be one of {NODATA_FALLBACKS},'
+                         f' got {nodata_fallback!r}')
+    if _is_npy(path):
+        arr = _read_npy(path, backend_args, layout=npy_layout,
+                        expected_bands=expected_bands)
+        if window is not None:
+            r, c, h, w = (int(v) for v in window)
+            if boundless:
+                raise ValueError('boundless windows are not supported for '
+                                 f'.npy files ({path!r})')
+            arr = np.ascontiguousarray(arr[r:r + h, c:c + w])
+        crs = transform = nodata = None
+        source = 'none'
+        if nodata_fallback == 'zero_border':
+            from mmringmoe.datasets.tiling import black_border_mask
+            mask = ~black_border_mask(arr)
+            source = 'zero_border'
+        else:
+            mask = np.ones(arr.shape[:2], bool)
+    else:
+        arr, crs, transform, nodata, mask, source = _read_rio(
+            path, backend_args, window, nodata_fallback, boundless, fill_value)
+    bad = _nonfinite(arr)
+    if bad is not None:
+        if bad.all() and window is None:  # a window may be all nodata
+            raise ValueError(f'{path!r}: every pixel is NaN or Inf (no valid '
+                             'data).')
+        mask = mask & ~bad
+        arr = np.where(np.isfinite(arr), arr, 0).astype(arr.dtype)
+        source += '+nonfinite'
+    return arr, GeoMeta(crs, transform, nodata, mask, source, path)
 
 
-def write_raster(path: str, img: np.ndarray, overwrite: bool = False):
+def read_raster(path: str, backend_args: Optional[dict] = None,
+                window=None, **kwargs) -> np.ndarray:
+    """Read a raster as ``(H, W, C)`` in the file's dtype (CInt16 as
+    ``(H, W, C, 2)`` int16 pairs). See :func:`read_raster_with_meta`; NaN/Inf
+    are replaced by 0 there, so use that function when validity matters."""
+    return read_raster_with_meta(path, window=window,
+                                 backend_args=backend_args, **kwargs)[0]
+
+
+def valid_mask_from(arr: np.ndarray,
+                    nodata=None,
+                    mask: Optional[np.ndarray] = None,
+                    nodata_fallback: str = 'none') -> np.ndarray:
+    """``(H, W)`` valid-pixel mask of an in-memory array with the rules of the
+    module docstring: ``mask`` (True = valid) if given, else the nodata value
+    (invalid where every band equals it; NaN nodata matches NaN), NaN/Inf
+    always invalid, the zero border only as an explicit fallback."""
+    if mask is not None:
+        valid = np.asarray(mask, bool).copy()
+    elif nodata is not None:
+        x = arr if arr.ndim >= 3 else arr[..., None]
+        hit = np.isnan(x) if (isinstance(nodata, float) and np.isnan(nodata)
+                              and x.dtype.kind in 'fc') else x == nodata
+        while hit.ndim > 2:
+            hit = hit.all(-1)
+        valid = ~hit
+    elif nodata_fallback == 'zero_border':
+        from mmringmoe.datasets.tiling import black_border_mask
+        valid = ~black_border_mask(arr)
+    else:
+        valid = np.ones(arr.shape[:2], bool)
+    bad = _nonfinite(arr if arr.ndim >= 3 else arr[..., None])
+    if bad is not None:
+        valid &= ~bad
+    return valid
+
+
+def _gdal_dtype(arr: np.ndarray) -> str:
+    if arr.dtype == np.bool_:
+        return 'uint8'
+    if arr.dtype == np.complex128:
+        return 'complex128'
+    if arr.dtype == np.int8:
+        return 'int8'
+    return str(arr.dtype)
+
+
+def write_raster(path: str,
+                 img: np.ndarray,
+                 overwrite: bool = False,
+                 crs=None,
+                 transform=None,
+                 nodata=None,
+                 compress: Optional[str] = 'deflate',
+                 tiled: Optional[bool] = None,
+                 colormap: Optional[dict] = None,
+                 band_descriptions: Optional[Sequence[str]] = None,
+                 complex_int16: bool = False):
     """Write ``(H, W[, C])`` so that :func:`read_raster` returns it unchanged.
 
-    TIFF bands are stored pixel-interleaved (``YXS``), ``.npy`` as is, other
-    extensions through Pillow (1/3/4-band 8-bit only). Refuses to replace an
-    existing file unless ``overwrite``.
+    TIFF through rasterio as a GeoTIFF carrying ``crs`` (WKT / EPSG string /
+    rasterio CRS), ``transform`` (6-tuple or ``Affine``) and ``nodata``,
+    compressed (``compress``, lossless) and tiled for images of 512 px or more;
+    ``(H, W, P, 2)`` int16 pairs (or ``complex_int16=True`` with complex
+    input) as CInt16, the way GF-3 L1A stores complex SAR. ``.npy`` as is;
+    other extensions through Pillow (1/3/4-band 8-bit only, no georeferencing).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ValueError: georeferencing or nodata asked for a format that cannot
+            hold it.
     """
     path = str(path)
     if not overwrite and osp.exists(path):
         raise FileExistsError(f'Refusing to overwrite existing file {path!r}')
     ext = osp.splitext(path)[1].lower()
-    if ext in _TIFF_EXTS:
-        import tifffile
-        if img.ndim == 3 and img.shape[2] == 1:
-            img = img[..., 0]
-        rgb = img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
-        tifffile.imwrite(
-            path, img,
-            photometric='rgb' if rgb else 'minisblack',
-            planarconfig='contig' if img.ndim == 3 else None)
-    elif ext == '.npy':
-        np.save(path, img)
-    else:
+    if ext not in _TIFF_EXTS:
+        if crs is not None or transform is not None or nodata is not None:
+            raise ValueError(f'{path!r}: only GeoTIFF (.tif) can carry a CRS,'
+                             ' transform or nodata value.')
+        if ext == '.npy':
+            np.save(path, img)
+            return
         from PIL import Image
         Image.fromarray(img[..., 0] if img.ndim == 3 and img.shape[2] == 1
                         else img).save(path)
+        return
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.transform import Affine
+    arr = np.asarray(img)
+    dtype = _gdal_dtype(arr)
+    if arr.ndim == 4 and arr.shape[-1] == 2:  # (H, W, P, 2) int pairs
+        arr = arr[..., 0].astype(np.float32) + 1j * arr[..., 1].astype(
+            np.float32)
+        complex_int16 = True
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if complex_int16:
+        dtype = 'complex_int16'
+        arr = arr.astype(np.complex64)
+    elif arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    h, w, c = arr.shape
+    if tiled is None:
+        tiled = h >= 512 and w >= 512
+    profile = dict(driver='GTiff', height=h, width=w, count=c, dtype=dtype)
+    if compress and arr.dtype.kind != 'c':
+        profile['compress'] = compress
+        if compress in ('deflate', 'lzw', 'zstd') and arr.dtype.kind in 'iuf':
+            profile['predictor'] = 3 if arr.dtype.kind == 'f' else 2
+    if tiled:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if h * w * c * arr.dtype.itemsize > 3.5 * 2**30:
+        profile['BIGTIFF'] = 'YES'
+    if crs is not None:
+        profile['crs'] = crs
+    if transform is not None:
+        profile['transform'] = (transform if isinstance(transform, Affine)
+                                else Affine(*transform[:6]))
+    if nodata is not None:
+        profile['nodata'] = nodata
+    # GDAL writes 4-band uint8 as RGBA by default: the 4th band (an MS NIR)
+    # would come back as an alpha mask; only 3-band uint8 is RGB
+    profile['photometric'] = ('RGB' if c == 3 and arr.dtype == np.uint8
+                              else 'MINISBLACK')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NotGeoreferencedWarning)
+        with rasterio.open(path, 'w', **profile) as dst:
+            dst.write(np.moveaxis(arr, 2, 0))
+            if colormap is not None:
+                dst.write_colormap(1, colormap)
+            if band_descriptions:
+                for i, d in enumerate(band_descriptions, start=1):
+                    dst.set_band_description(i, str(d))
 
 
 def write_complex_int16_tiff(path: str, pairs: np.ndarray,
-                             overwrite: bool = False):
-    """Write ``(H, W, P, 2)`` int16 (real, imaginary) pairs as a TIFF with
-    SampleFormat COMPLEXINT, 32 bits per sample, the way GF-3 L1A products
-    store complex SAR; :func:`read_raster` returns the pairs unchanged."""
-    import tifffile
-    path = str(path)
-    if not overwrite and osp.exists(path):
-        raise FileExistsError(f'Refusing to overwrite existing file {path!r}')
-    pairs = np.ascontiguousarray(pairs, dtype='<i2')
+                             overwrite: bool = False, **kwargs):
+    """Write ``(H, W, P, 2)`` int16 (real, imaginary) pairs as a CInt16
+    GeoTIFF (GF-3 L1A style); :func:`read_raster` returns the pairs
+    unchanged. ``kwargs`` go to :func:`write_raster` (crs, transform, ...)."""
+    pairs = np.asarray(pairs)
     if pairs.ndim != 4 or pairs.shape[-1] != 2:
         raise ValueError(f'expected (H, W, P, 2) int16 pairs, got {pairs.shape}')
-    packed = pairs.view('<i4')[..., 0]  # one 32-bit sample per complex value
-    if packed.shape[2] == 1:
-        packed = packed[..., 0]
-    tifffile.imwrite(path, packed, byteorder='<', photometric='minisblack',
-                     planarconfig='contig' if packed.ndim == 3 else None)
-    with tifffile.TiffFile(path, mode='r+b') as tif:
-        tif.pages[0].tags['SampleFormat'].overwrite(_TIFF_COMPLEXINT)
+    if pairs.dtype != np.int16:
+        raise ValueError(f'expected int16 pairs, got {pairs.dtype}')
+    write_raster(path, pairs, overwrite=overwrite, **kwargs)
 
 
 def check_finite(arr: np.ndarray, path: str, modality=None):
+    """Raise when ``arr`` holds NaN/Inf (for callers that must refuse them)."""
     if arr.dtype.kind in 'fc' and not np.isfinite(arr).all():
         n_nan = int(np.isnan(arr).sum())
         n_inf = int(np.isinf(arr).sum())
@@ -224,27 +558,41 @@ def check_finite(arr: np.ndarray, path: str, modality=None):
                          'training.')
 
 
-def _set_image(results: dict, img: np.ndarray, modality):
+def _set_image(results: dict, img: np.ndarray, modality, meta: GeoMeta):
     results['img'] = img
     results['img_shape'] = img.shape[:2]
     results['ori_shape'] = img.shape[:2]
     results['num_bands'] = img.shape[2]
     results['img_dtype'] = str(img.dtype)
+    results['crs'] = meta.crs
+    results['transform'] = meta.transform
+    results['nodata'] = meta.nodata
+    results['valid_mask'] = meta.valid_mask
+    results['mask_source'] = meta.mask_source
     if modality is not None:
         results['modality'] = modality
     return results
 
 
+def _check_some_valid(meta: GeoMeta, where: str, allow_empty: bool):
+    if not allow_empty and not meta.valid_mask.any():
+        raise ValueError(f'{where}: no valid pixel (every pixel is nodata '
+                         f'by {meta.mask_source}).')
+
+
 @TRANSFORMS.register_module()
 class LoadRSImageFromFile(BaseTransform):
-    """Load a remote sensing raster with any number of bands.
+    """Load a remote sensing raster with any number of bands (rasterio).
 
-    Reads 8/16-bit or float GeoTIFF/TIFF (tifffile), PNG/JPG (Pillow) and
-    ``.npy``. Bands stay in file order (no BGR swap) and the dtype is kept
-    until normalisation.
+    Every GDAL format (GeoTIFF compressed, tiled, BigTIFF, COG; PNG, JPEG) and
+    ``.npy``. Bands stay in file order (no BGR swap; an alpha band becomes the
+    mask) and the dtype is kept until normalisation.
 
     Required keys: ``img_path``. Added keys: ``img`` (H, W, C), ``img_shape``,
-    ``ori_shape``, ``num_bands``, ``img_dtype`` and ``modality`` (when known).
+    ``ori_shape``, ``num_bands``, ``img_dtype``, ``crs`` (WKT or None),
+    ``transform`` (6-tuple affine of the array or None), ``nodata``,
+    ``valid_mask`` ((H, W) bool), ``mask_source`` and ``modality`` (when
+    known).
 
     Args:
         modality (str, optional): Modality of the files; when None, taken from
@@ -253,25 +601,43 @@ class LoadRSImageFromFile(BaseTransform):
             the modality's (opt 3, ms 4, sar_l2 1); None with no modality
             means any band count is accepted.
         to_float32 (bool): Cast to float32 after loading. Defaults to False.
-        check_finite (bool): Reject NaN/Inf values. Defaults to True.
+        check_finite (bool): Refuse files with NaN/Inf instead of masking them.
+            Defaults to False (masked, DESIGN.md section 9).
+        nodata_fallback (str): ``'none'`` or ``'zero_border'`` for files that
+            declare no nodata/mask/alpha. Defaults to ``'none'``.
+        allow_empty (bool): accept a file with no valid pixel. Default False.
+        npy_layout (str, optional): ``'hwc'`` / ``'chw'`` for 3-D ``.npy``.
         key (str): Result key holding the path. Defaults to ``'img_path'``.
         backend_args (dict, optional): mmengine file backend arguments.
+
+    Raises:
+        ValueError: complex data (use :class:`LoadComplexSAR`), a band count
+            other than expected, an ambiguous ``.npy``, no valid pixel.
     """
 
     def __init__(self,
                  modality: Optional[str] = None,
                  expected_channels: Optional[int] = None,
                  to_float32: bool = False,
-                 check_finite: bool = True,
+                 check_finite: bool = False,
+                 nodata_fallback: str = 'none',
+                 allow_empty: bool = False,
+                 npy_layout: Optional[str] = None,
                  key: str = 'img_path',
                  backend_args: Optional[dict] = None):
         if modality is not None and modality not in MODALITY_CHANNELS:
             raise ValueError(f'Unknown modality {modality!r}; expected one of '
                              f'{tuple(MODALITY_CHANNELS)}')
+        if nodata_fallback not in NODATA_FALLBACKS:
+            raise ValueError(f'nodata_fallback must be one of '
+                             f'{NODATA_FALLBACKS}, got {nodata_fallback!r}')
         self.modality = modality
         self.expected_channels = expected_channels
         self.to_float32 = to_float32
         self.check_finite = check_finite
+        self.nodata_fallback = nodata_fallback
+        self.allow_empty = allow_empty
+        self.npy_layout = npy_layout
         self.key = key
         self.backend_args = backend_args
 
@@ -283,26 +649,38 @@ class LoadRSImageFromFile(BaseTransform):
     def transform(self, results: dict) -> dict:
         path = results[self.key]
         modality = self.modality or results.get('modality')
-        img = read_raster(path, self.backend_args)
+        expected = self._expected(modality)
         where = _describe(path, modality)
+        if _is_npy(path) and self.backend_args is None and osp.isfile(path):
+            head = np.load(path, mmap_mode='r', allow_pickle=False)
+            if head.dtype.kind == 'c' or head.dtype.names is not None:
+                raise ValueError(f'{where} holds complex values; load SAR-L1 '
+                                 'with LoadComplexSAR instead.')
+        img, meta = read_raster_with_meta(
+            path, backend_args=self.backend_args,
+            nodata_fallback=self.nodata_fallback,
+            npy_layout=self.npy_layout, expected_bands=expected)
+        if self.check_finite and meta.mask_source.endswith('+nonfinite'):
+            raise ValueError(f'{where} contains NaN/Inf values; fill or mask '
+                             'them, or load with check_finite=False to mask '
+                             'them.')
         if img.ndim == 4 or img.dtype.kind == 'c':
             raise ValueError(f'{where} holds complex values; load SAR-L1 '
                              'with LoadComplexSAR instead.')
-        expected = self._expected(modality)
         if expected is not None and img.shape[2] != expected:
             raise ValueError(
                 f'{where}: expected {expected} bands, found {img.shape[2]} '
                 f'(shape {img.shape}, dtype {img.dtype}).')
-        if self.check_finite:
-            check_finite(img, path, modality)
+        _check_some_valid(meta, where, self.allow_empty)
         if self.to_float32:
             img = img.astype(np.float32)
-        return _set_image(results, img, modality)
+        return _set_image(results, img, modality, meta)
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(modality={self.modality!r}, '
                 f'expected_channels={self.expected_channels}, '
-                f'to_float32={self.to_float32})')
+                f'to_float32={self.to_float32}, '
+                f'nodata_fallback={self.nodata_fallback!r})')
 
 
 def complex_to_channels(arr: np.ndarray) -> np.ndarray:
@@ -320,25 +698,30 @@ def complex_to_channels(arr: np.ndarray) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class LoadComplexSAR(BaseTransform):
-    """Load fully polarimetric SAR-L1 as 8 real channels.
+    """Load fully polarimetric SAR-L1 as 8 real channels (rasterio).
 
     Channel order: HH, HV, VH, VV, each real then imaginary. Accepted inputs:
 
-    - complex TIFF/npy (complex64/complex128) with 4 polarisation bands;
-    - complex int16 as GF-3 L1A stores it: TIFF SampleFormat COMPLEXINT,
-      int16 (..., 2) pairs, or numpy structured (re, im) int16 records;
+    - complex rasters (GDAL CFloat32/CFloat64, complex ``.npy``) with 4
+      polarisation bands;
+    - complex int16 as GF-3 L1A stores it (GDAL CInt16), or ``(H, W, 4, 2)``
+      int16 ``.npy`` pairs / numpy structured (re, im) records;
     - an 8-channel real array already in the order above (int16, uint16,
       float);
     - ``img_path`` a list of 4 single-polarisation files (HH, HV, VH, VV),
-      each complex, complex int16, or 2-band (I, Q) int16.
+      each complex, complex int16, or 2-band (I, Q) int16. They must share
+      size, CRS and transform.
 
-    Integer input keeps its dtype (int16), complex64 becomes float32, so the
-    physics target (power) can be computed from the raw values later.
-    8-bit data is rejected: it has lost the SAR dynamic range.
+    CInt16 keeps int16, complex64 becomes float32 (both exact), so the
+    physics target (power) can be computed from the raw values. 8-bit data is
+    refused: it has lost the SAR dynamic range. Adds the same georeferencing
+    keys as :class:`LoadRSImageFromFile`.
 
     Args:
         to_float32 (bool): Cast to float32 after loading. Defaults to False.
-        check_finite (bool): Reject NaN/Inf. Defaults to True.
+        check_finite (bool): Refuse NaN/Inf instead of masking. Default False.
+        nodata_fallback (str): ``'none'`` or ``'zero_border'``.
+        allow_empty (bool): accept a file with no valid pixel. Default False.
         key (str): Result key with the path(s). Defaults to ``'img_path'``.
         backend_args (dict, optional): mmengine file backend arguments.
     """
@@ -347,19 +730,29 @@ class LoadComplexSAR(BaseTransform):
 
     def __init__(self,
                  to_float32: bool = False,
-                 check_finite: bool = True,
+                 check_finite: bool = False,
+                 nodata_fallback: str = 'none',
+                 allow_empty: bool = False,
                  key: str = 'img_path',
                  backend_args: Optional[dict] = None):
         self.to_float32 = to_float32
         self.check_finite = check_finite
+        self.nodata_fallback = nodata_fallback
+        self.allow_empty = allow_empty
         self.key = key
         self.backend_args = backend_args
 
-    def _load_one(self, path: str, num_pols: int) -> np.ndarray:
-        arr = read_raster(path, self.backend_args)
+    def _load_one(self, path: str, num_pols: int):
+        arr, meta = read_raster_with_meta(
+            path, backend_args=self.backend_args,
+            nodata_fallback=self.nodata_fallback,
+            expected_bands=lambda a: num_pols if (
+                a.dtype.kind == 'c' or a.dtype.names is not None)
+            else 2 * num_pols)
         where = _describe(path, self.modality)
-        if self.check_finite:
-            check_finite(arr, path, self.modality)
+        if self.check_finite and meta.mask_source.endswith('+nonfinite'):
+            raise ValueError(f'{where} contains NaN/Inf values; fill or mask '
+                             'them, or load with check_finite=False.')
         base = arr.dtype
         if base.names is not None:
             base = base[0]
@@ -376,7 +769,7 @@ class LoadComplexSAR(BaseTransform):
                 f'({num_pols} complex polarisation band(s)), found '
                 f'{chans.shape[2]} (array shape {arr.shape}, dtype '
                 f'{arr.dtype}).')
-        return chans
+        return chans, meta
 
     def transform(self, results: dict) -> dict:
         paths = results[self.key]
@@ -386,20 +779,32 @@ class LoadComplexSAR(BaseTransform):
                     f'SAR-L1 sample {paths!r}: expected '
                     f'{len(SAR_L1_POLARISATIONS)} files '
                     f'{SAR_L1_POLARISATIONS}, got {len(paths)}.')
-            parts = [self._load_one(p, 1) for p in paths]
+            loaded = [self._load_one(p, 1) for p in paths]
+            parts = [p for p, _ in loaded]
+            metas = [m for _, m in loaded]
             shapes = {p.shape[:2] for p in parts}
             if len(shapes) != 1:
                 raise ValueError(f'SAR-L1 polarisation files {paths!r} '
                                  f'differ in size: {sorted(shapes)}.')
+            for m in metas[1:]:
+                if (m.crs, m.transform) != (metas[0].crs, metas[0].transform):
+                    raise ValueError(
+                        f'SAR-L1 polarisation file {m.path!r} has CRS/transform'
+                        f' {m.transform} but {metas[0].path!r} has '
+                        f'{metas[0].transform}; they must be co-registered.')
             dtypes = {p.dtype for p in parts}
             img = np.concatenate(
                 parts if len(dtypes) == 1 else
                 [p.astype(np.float32) for p in parts], axis=2)
+            mask = np.logical_and.reduce([m.valid_mask for m in metas])
+            meta = metas[0]._replace(valid_mask=mask, path=str(paths))
         else:
-            img = self._load_one(paths, len(SAR_L1_POLARISATIONS))
+            img, meta = self._load_one(paths, len(SAR_L1_POLARISATIONS))
+        _check_some_valid(meta, _describe(paths, self.modality),
+                          self.allow_empty)
         if self.to_float32:
             img = img.astype(np.float32)
-        return _set_image(results, img, self.modality)
+        return _set_image(results, img, self.modality, meta)
 
     def __repr__(self):
         return f'{self.__class__.__name__}(to_float32={self.to_float32})'
@@ -415,6 +820,8 @@ def modality_channels(modality: str,
 
 __all__ = [
     'MODALITY_CHANNELS', 'SAR_L1_POLARISATIONS', 'SAR_L1_CHANNEL_NAMES',
-    'read_raster', 'write_raster', 'write_complex_int16_tiff', 'check_finite', 'complex_to_channels',
+    'GeoMeta', 'RasterInfo', 'raster_info', 'read_raster',
+    'read_raster_with_meta', 'valid_mask_from', 'write_raster',
+    'write_complex_int16_tiff', 'check_finite', 'complex_to_channels',
     'LoadRSImageFromFile', 'LoadComplexSAR', 'modality_channels'
 ]
