@@ -51,37 +51,23 @@ def to_db(x: np.ndarray, amplitude: bool = False,
     return factor * np.log10(np.maximum(np.asarray(x, np.float64), 0) + eps)
 
 
-def _stretch(x: np.ndarray, percentiles: Sequence[float]) -> np.ndarray:
-    lo, hi = np.percentile(x, percentiles)
-    if hi <= lo:
-        hi = lo + 1e-6
-    return np.clip((x - lo) / (hi - lo), 0, 1)
-
-
 def pauli_rgb(img: np.ndarray,
               percentiles: Sequence[float] = (2, 98),
-              db: bool = True) -> np.ndarray:
-    """Pauli RGB composite for display, uint8 ``(H, W, 3)``.
-
-    R = |HH - VV| / sqrt2 (double bounce), G = |HV + VH| / sqrt2 (volume),
-    B = |HH + VV| / sqrt2 (surface); each channel in dB (optional) and
-    stretched between the given percentiles.
-    """
-    z = as_complex(img)
-    hh, hv, vh, vv = (z[..., _POL[p]] for p in ('HH', 'HV', 'VH', 'VV'))
-    rgb = np.stack([np.abs(hh - vv), np.abs(hv + vh), np.abs(hh + vv)],
-                   -1) / np.sqrt(2)
-    if db:
-        rgb = to_db(rgb, amplitude=True)
-    out = np.stack([_stretch(rgb[..., c], percentiles) for c in range(3)], -1)
-    return (out * 255 + 0.5).astype(np.uint8)
+              db: bool = True,
+              valid_mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """Pauli RGB composite for display, uint8 ``(H, W, 3)``: see
+    :func:`mmringmoe.visualization.pauli_rgb` (the one implementation)."""
+    from mmringmoe.visualization.display import pauli_rgb as _pauli
+    return _pauli(img, valid_mask, percentiles, db)
 
 
 def power_display(img: np.ndarray,
-                  percentiles: Sequence[float] = (2, 98)) -> np.ndarray:
-    """Span in dB stretched to uint8 ``(H, W)`` for display."""
-    return (_stretch(to_db(sar_power(img)), percentiles) * 255 + 0.5).astype(
-        np.uint8)
+                  percentiles: Sequence[float] = (2, 98),
+                  valid_mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """Span in dB stretched to uint8 ``(H, W)`` for display: see
+    :func:`mmringmoe.visualization.sar_power_db`."""
+    from mmringmoe.visualization.display import sar_power_db
+    return sar_power_db(img, valid_mask, percentiles)
 
 
 _SCALES = ('linear', 'db', 'log1p')

@@ -8,22 +8,24 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmringmoe.datasets.transforms.sar import pauli_rgb, power_display
 from mmringmoe.registry import HOOKS
+from mmringmoe.visualization import display as _display
 
-#: bands shown as RGB per modality (ms is B, G, R, NIR: show R, G, B)
-DISPLAY_BANDS = dict(opt=(0, 1, 2), ms=(2, 1, 0), sar_l2=(0, ), sar_l1=None)
+#: bands shown as RGB per modality: the display module's choice (ms NIR-R-G
+#: false colour from B, G, R, NIR)
+DISPLAY_BANDS = dict(_display.DISPLAY_BANDS, sar_l1=None)
 
 
-def stretch_uint8(img: np.ndarray, percentiles=(1, 99)) -> np.ndarray:
-    """Per-band percentile stretch of ``(H, W, C)`` floats to uint8."""
-    out = np.empty(img.shape, np.uint8)
-    for c in range(img.shape[-1]):
-        lo, hi = np.percentile(img[..., c], percentiles)
-        hi = hi if hi > lo else lo + 1e-6
-        out[..., c] = np.clip((img[..., c] - lo) / (hi - lo) * 255 + 0.5, 0,
-                              255).astype(np.uint8)
-    return out
+def stretch_uint8(img: np.ndarray, percentiles=_display.PERCENTILES,
+                  valid_mask=None) -> np.ndarray:
+    """Per-band percentile stretch of ``(H, W, C)`` floats to uint8
+    (:func:`mmringmoe.visualization.percentile_stretch`)."""
+    return _display.percentile_stretch(img, valid_mask, percentiles)
+
+
+def _sar_l2_db(img: np.ndarray) -> np.ndarray:
+    """SAR-L2 amplitude ``(H, W, 1)`` in dB, stretched, uint8 ``(H, W)``."""
+    return _display.amplitude_db(img)
 
 
 def _save(path, img):
@@ -101,8 +103,9 @@ class MIMVisualizationHook(Hook):
                 pi = pred[i].permute(1, 2, 0).cpu().numpy()
                 ti = target[i].permute(1, 2, 0).cpu().numpy()
                 if m == 'sar_l1':
-                    files[f'{tag}_input_pauli.png'] = pauli_rgb(xi)
-                    files[f'{tag}_input_power.png'] = power_display(xi)
+                    files[f'{tag}_input_pauli.png'] = _display.pauli_rgb(xi)
+                    files[f'{tag}_input_power.png'] = _display.sar_power_db(
+                        xi)
                     if pi.shape[-1] == 1:  # physics target: power maps
                         both = stretch_uint8(
                             np.concatenate([ti, pi], 1)[..., :1])
@@ -114,9 +117,22 @@ class MIMVisualizationHook(Hook):
                     else:
                         pr = self._denormalize(pre, m, pred[i:i + 1])[0]
                         pr = pr.permute(1, 2, 0).cpu().numpy()
-                        files[f'{tag}_recon_pauli.png'] = pauli_rgb(pr)
+                        files[f'{tag}_recon_pauli.png'] = _display.pauli_rgb(
+                            pr)
                         pasted = np.where(mk[..., None] > 0, pr, xi)
-                        files[f'{tag}_recon_pasted.png'] = pauli_rgb(pasted)
+                        files[f'{tag}_recon_pasted.png'] = _display.pauli_rgb(
+                            pasted)
+                elif m == 'sar_l2':
+                    # dB of the measured amplitudes: denormalise both; one
+                    # stretch for input and prediction so grey levels compare
+                    pr = self._denormalize(pre, m, pred[i:i + 1])[0]
+                    pr = pr.permute(1, 2, 0).cpu().numpy()[..., :1]
+                    both = _sar_l2_db(np.concatenate([xi[..., :1], pr], 1))
+                    w = xi.shape[1]
+                    files[f'{tag}_input.png'] = both[:, :w]
+                    files[f'{tag}_recon.png'] = both[:, w:]
+                    pasted = np.where(mk[..., None] > 0, pr, xi[..., :1])
+                    files[f'{tag}_recon_pasted.png'] = _sar_l2_db(pasted)
                 else:
                     bands = [b for b in DISPLAY_BANDS.get(m, (0, 1, 2))
                              if b < xi.shape[-1]] or [0]
