@@ -124,6 +124,8 @@ def test_converter_rejects_bad_input_naming_file_and_object(
 # --------------------------------------------------------------- ByteTracker
 def _tracker():
     import mmdet.models  # noqa: F401
+
+    import mmringmoe  # noqa: F401  (the config's PredictingByteTracker)
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
     cfg = load_config(STAGE1)

@@ -9,3 +9,4 @@ from .peft import *  # noqa: F401,F403
 from .depth import *  # noqa: F401,F403
 from .fewshot import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
+from .trackers import *  # noqa: F401,F403

@@ -37,8 +37,11 @@ model = dict(
         test_cfg=dict(nms=dict(iou_threshold=0.65))),
     # Paper B.5.5 inference settings mapped onto mmdet's ByteTracker
     # (original ByteTrack argument -> ByteTracker parameter):
+    # mmdet's ByteTracker skips the Kalman prediction on a frame without any
+    # detection, so a target hidden for a few frames (cloud) came back with
+    # a new id; this subclass predicts every track on every frame.
     tracker=dict(
-        type='ByteTracker',
+        type='mmringmoe.PredictingByteTracker',
         motion=dict(type='KalmanFilter'),
         # track_thresh 0.3 -> obj_score_thrs.high: detections above it enter
         # the first association. The low-score bound of the second
