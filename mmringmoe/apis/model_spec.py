@@ -1,0 +1,474 @@
+"""What a model needs from a scene, read from its config and checkpoint.
+
+:func:`describe_model` turns a config (ours or a stock mmseg / mmdet /
+mmrotate / mmpretrain one with ``mmringmoe.RingMoE`` swapped in) plus the
+checkpoint's ``meta`` into a :class:`ModelSpec`: the task, the rasters the
+model reads (role, modality, band count, band order), the loader of its test
+pipeline replaced by a window reader (:class:`WindowLoader`), and the rest of
+the test pipeline kept as it is, so normalisation is exactly the model's own
+(``NormalizeRS`` statistics in the pipeline, or ``data_preprocessor``
+mean/std applied by the model).
+
+Checkpoint ``meta['inference']`` (written by
+:class:`mmringmoe.engine.hooks.InferenceMetaHook` and the converters) may
+carry ``modalities``, ``band_order``, ``stats`` ({modality: {mean, std}}),
+``classes``, ``palette`` and ``test_crop``; ``meta['dataset_meta']``
+(mmengine) classes and palette. A statistics file named by the config that
+does not exist here is replaced by those statistics, or by ``--stats``.
+"""
+import copy
+import json
+import os.path as osp
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from mmringmoe.datasets.transforms.raster_io import (MODALITY_CHANNELS,
+                                                     SAR_L1_CHANNEL_NAMES,
+                                                     complex_to_channels)
+
+#: Band order each modality expects (DESIGN.md section 3).
+DEFAULT_BAND_ORDER = dict(
+    opt=('red', 'green', 'blue'),
+    ms=('blue', 'green', 'red', 'nir'),
+    sar_l1=SAR_L1_CHANNEL_NAMES,
+    sar_l2=('amplitude', ))
+
+_CV2_LOADERS = ('LoadImageFromFile', 'LoadImageFromNDArray')
+_DROP_ALWAYS = ('LoadAnnotations', 'LoadSegAnnotations', 'LoadChangeLabel',
+                'LoadDSMFromFile', 'LoadDepthAnnotation', 'ConvertBoxType',
+                'NodataToIgnore', 'LoadPanopticAnnotations', 'FilterAnnotations',
+                'LoadTrackAnnotations')
+# geometric test-time steps: windows are fed at the scene's own resolution
+_DROP_DENSE = ('Resize', 'RSResize', 'RandomResize', 'RandomFlip',
+               'RSRandomFlip', 'TestTimeAug', 'RandomCrop', 'CenterCrop',
+               'ResizeEdge', 'Pad', 'FixScaleResize', 'RandomChoiceResize')
+
+
+def _short(type_name: str) -> str:
+    return str(type_name).split('.')[-1]
+
+
+class InputRole(NamedTuple):
+    role: str          # 'img', 'opt', 'sar_l2', 'date1', 'date2'
+    modality: str      # 'opt', 'ms', 'sar_l1', 'sar_l2'
+    channels: int      # bands the model reads from this raster
+
+
+class ModelSpec(NamedTuple):
+    task: str                     # segmentation, change_detection, depth,
+    #                               detection, classification
+    roles: Tuple[InputRole, ...]
+    loader: Any                   # WindowLoader
+    tail_cfg: List[dict]          # test pipeline after the loader
+    classes: Tuple[str, ...]
+    palette: Tuple[Tuple[int, int, int], ...]
+    crop: Tuple[int, int]
+    band_order: Dict[str, Tuple[str, ...]]
+
+
+def find_test_pipeline(cfg) -> List[dict]:
+    """The test (else val) pipeline of a config."""
+    for key in ('test_dataloader', 'val_dataloader'):
+        dl = cfg.get(key)
+        if not dl:
+            continue
+        found = _find_pipeline(dl.get('dataset', {}))
+        if found:
+            return copy.deepcopy(list(found))
+    for key in ('test_pipeline', 'val_pipeline'):
+        if cfg.get(key):
+            return copy.deepcopy(list(cfg[key]))
+    raise ValueError('the config has no test_dataloader.dataset.pipeline '
+                     'or test_pipeline to take the preprocessing from')
+
+
+def _find_pipeline(ds):
+    if isinstance(ds, dict):
+        if ds.get('pipeline'):
+            return ds['pipeline']
+        for key in ('dataset', 'datasets'):
+            if key in ds:
+                found = _find_pipeline(ds[key])
+                if found:
+                    return found
+    if isinstance(ds, (list, tuple)):
+        for d in ds:
+            found = _find_pipeline(d)
+            if found:
+                return found
+    return None
+
+
+def detect_task(model) -> str:
+    """Task of a built model from its base classes."""
+    from mmseg.models.segmentors import BaseSegmentor
+    try:
+        from mmseg.models import DepthEstimator
+    except ImportError:  # pragma: no cover
+        DepthEstimator = ()
+    from mmringmoe.models.change_detection import SiameseEncoderDecoder
+    if isinstance(model, SiameseEncoderDecoder):
+        return 'change_detection'
+    if DepthEstimator and isinstance(model, DepthEstimator):
+        return 'depth'
+    if isinstance(model, BaseSegmentor):
+        return 'segmentation'
+    from mmdet.models.detectors import BaseDetector
+    if isinstance(model, BaseDetector):
+        return 'detection'
+    try:
+        from mmpretrain.models import ImageClassifier
+        if isinstance(model, ImageClassifier):
+            return 'classification'
+    except ImportError:  # pragma: no cover
+        pass
+    raise ValueError(f'scene inference does not know the model type '
+                     f'{type(model).__name__} (segmentation, change '
+                     'detection, depth, detection and classification models '
+                     'are supported)')
+
+
+def _backbone_modalities(cfg) -> Tuple[str, ...]:
+    bb = cfg.model.get('backbone', {}) or {}
+    mods = bb.get('modalities')
+    return tuple(mods) if mods else ()
+
+
+def _stats_from(meta: dict, stats_file: Optional[str]) -> Optional[dict]:
+    if stats_file is not None:
+        with open(stats_file) as f:
+            return json.load(f)
+    stats = (meta.get('inference') or {}).get('stats')
+    return dict(stats) if stats else None
+
+
+def _resolve_stats_files(steps: List[dict], stats: Optional[dict]):
+    """Replace ``stats_file`` entries whose file is missing (or every one
+    when ``stats`` was given explicitly) by the statistics themselves."""
+    for t in steps:
+        path = t.get('stats_file')
+        if path is None:
+            continue
+        if stats is not None:
+            t.pop('stats_file')
+            t['stats'] = stats
+        elif not osp.isfile(path):
+            raise FileNotFoundError(
+                f'the config\'s statistics file {path!r} (used by '
+                f'{t["type"]}) does not exist and the checkpoint carries no '
+                'normalisation statistics (meta["inference"]["stats"]); pass '
+                'them with --stats FILE (stats=...)')
+
+
+class WindowLoader:
+    """Stands in for the test pipeline's loader: turns the arrays read for a
+    window into the results dict that loader would have produced.
+
+    Kinds: ``'cv2'`` (``LoadImageFromFile``: 8-bit, 3 bands in BGR order, as
+    cv2 decodes them), ``'rs'`` (``LoadRSImageFromFile``: file order and
+    dtype), ``'complex_sar'`` (``LoadComplexSAR``: 8 real channels),
+    ``'opt_sar'`` (``LoadOptSARPair``: optical + SAR-L2, each normalised by
+    the loader's own ``NormalizeRS``) and ``'bitemporal'``
+    (``LoadBitemporalImageFromFile``: the two dates stacked).
+    """
+
+    def __init__(self, kind: str, cfg: dict, roles: Tuple[InputRole, ...],
+                 stats: Optional[dict] = None):
+        self.kind, self.cfg, self.roles = kind, dict(cfg), roles
+        self.to_float32 = bool(cfg.get('to_float32', False))
+        self.pair = None
+        if kind == 'opt_sar':
+            from mmringmoe.datasets.seg_transforms import LoadOptSARPair
+            from mmringmoe.datasets.transforms import NormalizeRS
+            self.pair = LoadOptSARPair(**{k: v for k, v in cfg.items()
+                                          if k in ('opt_bands', 'sar_band')})
+            chosen = stats
+            if chosen is None and cfg.get('stats_file'):
+                step = dict(type=cfg['type'], stats_file=cfg['stats_file'])
+                _resolve_stats_files([step], None)  # raises when missing
+                with open(cfg['stats_file']) as f:
+                    chosen = json.load(f)
+            if chosen is not None:
+                self.pair.normalizers = {
+                    m: NormalizeRS(stats=chosen, modality=m)
+                    for m in ('opt', 'sar_l2')}
+
+    def check(self, scene):
+        """One-line errors for rasters the model cannot read."""
+        for role in self.roles:
+            src = scene.sources.get(role.role)
+            if src is None:
+                raise ValueError(
+                    f'the model reads {[r.role for r in self.roles]} but the '
+                    f'input gives {list(scene.sources)}')
+            count = src.count
+            if role.modality == 'sar_l1' and src.dtype.startswith('complex'):
+                count *= 2
+            want = role.channels
+            opt_bands = self.cfg.get('opt_bands')
+            if self.kind == 'opt_sar' and role.modality == 'opt' and opt_bands:
+                if max(opt_bands) >= count:
+                    raise ValueError(
+                        f'{src.name!r} has {count} band(s); the model picks '
+                        f'bands {list(opt_bands)} (modality opt)')
+                continue
+            if self.kind == 'opt_sar' and role.modality == 'sar_l2' and \
+                    self.cfg.get('sar_band') is not None:
+                continue
+            if count != want:
+                order = ', '.join(DEFAULT_BAND_ORDER.get(role.modality, ()))
+                raise ValueError(
+                    f'{src.name!r} has {count} band(s) but the model expects '
+                    f'{want} for modality {role.modality!r}'
+                    + (f' ({order})' if order else ''))
+            if self.kind == 'cv2' and np.dtype(
+                    src.dtype if not src.dtype.startswith('complex')
+                    else 'complex64') != np.uint8:
+                raise ValueError(
+                    f'{src.name!r} holds {src.dtype} values but the model\'s '
+                    'test pipeline reads 8-bit images (LoadImageFromFile); '
+                    'convert the scene to 8 bits the way the training data '
+                    'were, or use a model trained on LoadRSImageFromFile')
+
+    def __call__(self, arrays: Dict[str, np.ndarray]) -> dict:
+        if self.kind == 'cv2':
+            img = arrays['img']
+            if img.shape[2] == 3:
+                img = img[..., ::-1]  # cv2 decodes BGR
+            img = np.ascontiguousarray(img)
+            if self.to_float32:
+                img = img.astype(np.float32)
+            return dict(img=img)
+        if self.kind == 'rs':
+            img = arrays['img']
+            if self.to_float32:
+                img = img.astype(np.float32)
+            return dict(img=img, modality=self.roles[0].modality)
+        if self.kind == 'complex_sar':
+            img = complex_to_channels(arrays['img'])
+            if self.to_float32:
+                img = img.astype(np.float32)
+            return dict(img=img, modality='sar_l1')
+        if self.kind == 'bitemporal':
+            a, b = arrays['date1'], arrays['date2']
+            img = np.concatenate([a, b], axis=2)
+            if self.to_float32:
+                img = img.astype(np.float32)
+            return dict(img=img, img_path2='date2')
+        if self.kind == 'opt_sar':
+            from mmringmoe.datasets.seg_transforms import SelectBands
+            opt, sar = arrays['opt'], arrays['sar_l2']
+            p = self.pair
+            if p.opt_bands is not None:
+                opt = SelectBands(p.opt_bands)(dict(img=opt))['img']
+            if p.sar_band is not None:
+                sar = SelectBands([p.sar_band])(dict(img=sar))['img']
+            if p.normalizers is not None:
+                opt = p.normalizers['opt'](dict(img=opt))['img']
+                sar = p.normalizers['sar_l2'](dict(img=sar))['img']
+            img = np.concatenate([opt.astype(np.float32),
+                                  sar.astype(np.float32)], axis=2)
+            return dict(img=img, modality_channels=(
+                ('opt', opt.shape[2]), ('sar_l2', sar.shape[2])))
+        raise ValueError(self.kind)
+
+
+def _roles_and_loader(load: dict, cfg, meta: dict, task: str,
+                      stats: Optional[dict]):
+    kind_name = _short(load['type'])
+    info = meta.get('inference') or {}
+    meta_mods = tuple(info.get('modalities') or ())
+    bb_mods = _backbone_modalities(cfg)
+    if kind_name == 'LoadOptSARPair':
+        roles = (InputRole('opt', 'opt', 3), InputRole('sar_l2', 'sar_l2', 1))
+        return roles, WindowLoader('opt_sar', load, roles, stats)
+    if kind_name == 'LoadBitemporalImageFromFile':
+        mod = load.get('modality', 'opt')
+        ch = load.get('expected_channels') or MODALITY_CHANNELS[mod]
+        roles = (InputRole('date1', mod, ch), InputRole('date2', mod, ch))
+        return roles, WindowLoader('bitemporal', load, roles)
+    if kind_name == 'LoadComplexSAR':
+        roles = (InputRole('img', 'sar_l1', 8), )
+        return roles, WindowLoader('complex_sar', load, roles)
+    if kind_name == 'LoadRSImageFromFile':
+        mod = load.get('modality') or (meta_mods or bb_mods or ('opt', ))[0]
+        ch = load.get('expected_channels') or MODALITY_CHANNELS[mod]
+        roles = (InputRole('img', mod, ch), )
+        return roles, WindowLoader('rs', load, roles)
+    if kind_name in _CV2_LOADERS:
+        mod = (meta_mods or bb_mods or ('opt', ))[0]
+        ch = 1 if load.get('color_type') in ('grayscale', 'unchanged') and \
+            mod == 'sar_l2' else 3
+        if task == 'change_detection':
+            roles = (InputRole('date1', mod, ch), InputRole('date2', mod, ch))
+            return roles, WindowLoader('bitemporal', load, roles)
+        roles = (InputRole('img', mod, ch), )
+        return roles, WindowLoader('cv2' if ch == 3 else 'rs', load, roles)
+    raise ValueError(f'scene inference does not know the test pipeline\'s '
+                     f'loader {load["type"]!r}')
+
+
+def _palette(n: int) -> Tuple[Tuple[int, int, int], ...]:
+    rng = np.random.RandomState(42)
+    return tuple(tuple(int(v) for v in rng.randint(0, 256, 3))
+                 for _ in range(n))
+
+
+def _num_classes(model, task) -> Optional[int]:
+    for attr in ('decode_head', 'roi_head', 'bbox_head', 'head'):
+        head = getattr(model, attr, None)
+        if head is None:
+            continue
+        if attr == 'roi_head':
+            head = getattr(head, 'bbox_head', None)
+        n = getattr(head, 'num_classes', None)
+        if n is not None:
+            return int(n)
+    return None
+
+
+def _classes(model, cfg, meta: dict, task: str):
+    info = meta.get('inference') or {}
+    dm = meta.get('dataset_meta') or getattr(model, 'dataset_meta', None) \
+        or {}
+    classes = info.get('classes') or dm.get('classes')
+    palette = info.get('palette') or dm.get('palette')
+    if not classes:
+        ds_type = None
+        dl = cfg.get('test_dataloader') or {}
+        ds = dl.get('dataset', {}) if dl else {}
+        ds_type = ds.get('type') if isinstance(ds, dict) else None
+        if ds_type:
+            from mmengine.registry import DATASETS
+            try:
+                cls = DATASETS.get(ds_type)
+                mi = getattr(cls, 'METAINFO', {}) or {}
+                classes = mi.get('classes')
+                palette = palette or mi.get('palette')
+            except Exception:
+                classes = None
+    n = _num_classes(model, task)
+    if not classes:
+        if task == 'depth':
+            return ('height', ), ((255, 255, 255), )
+        classes = tuple(f'class_{i}' for i in range(n or 0))
+    classes = tuple(str(c) for c in classes)
+    if n is not None and n != len(classes) and task != 'depth':
+        if n == 1 and len(classes) == 2:  # binary sigmoid head
+            pass
+        else:
+            raise ValueError(f'the model predicts {n} classes but its '
+                             f'metadata names {len(classes)}: {classes}')
+    if not palette or len(palette) < len(classes):
+        palette = _palette(len(classes))
+    palette = tuple(tuple(int(v) for v in p[:3]) for p in palette)
+    return classes, palette[:len(classes)]
+
+
+def _default_crop(cfg, meta: dict) -> Tuple[int, int]:
+    info = meta.get('inference') or {}
+    crop = info.get('test_crop')
+    if crop is None:
+        tc = cfg.model.get('test_cfg') or {}
+        crop = tc.get('crop_size') if isinstance(tc, dict) else None
+    if crop is None:
+        crop = (cfg.model.get('data_preprocessor') or {}).get('size')
+    if crop is None:
+        crop = cfg.get('crop_size')
+    if crop is None:
+        crop = 512
+    if isinstance(crop, int):
+        crop = (crop, crop)
+    return tuple(int(v) for v in crop)
+
+
+def describe_model(model, cfg, meta: Optional[dict] = None,
+                   stats_file: Optional[str] = None) -> ModelSpec:
+    """:class:`ModelSpec` of a built model with its config and checkpoint
+    meta (module docstring).
+
+    Raises:
+        ValueError: unknown model type or loader, class count mismatch.
+        FileNotFoundError: the config's statistics file is missing and
+            neither the checkpoint nor ``stats_file`` gives the statistics.
+    """
+    meta = dict(meta or {})
+    task = detect_task(model)
+    steps = find_test_pipeline(cfg)
+    stats = _stats_from(meta, stats_file)
+    load_idx = next((i for i, t in enumerate(steps)
+                     if _short(t['type']).startswith('Load')
+                     and _short(t['type']) not in _DROP_ALWAYS), None)
+    if load_idx is None:
+        raise ValueError('the test pipeline has no image loader '
+                         f'({[t["type"] for t in steps]})')
+    load = steps[load_idx]
+    roles, loader = _roles_and_loader(load, cfg, meta, task, stats)
+    drop = _DROP_ALWAYS + (() if task == 'classification' else _DROP_DENSE)
+    tail = [t for i, t in enumerate(steps) if i != load_idx
+            and _short(t['type']) not in drop]
+    _resolve_stats_files(tail, stats)
+    classes, palette = _classes(model, cfg, meta, task)
+    info = meta.get('inference') or {}
+    band_order = {r.modality: tuple(
+        (info.get('band_order') or {}).get(r.modality)
+        or DEFAULT_BAND_ORDER.get(r.modality, ())) for r in roles}
+    return ModelSpec(task, roles, loader, tail, classes, palette,
+                     _default_crop(cfg, meta), band_order)
+
+
+def inference_meta(cfg, dataset_meta: Optional[dict] = None) -> dict:
+    """``meta['inference']`` for a checkpoint of a model built from ``cfg``:
+    modalities and band order, normalisation statistics (read from every
+    ``stats_file`` of the test pipeline, or NormalizeRS ``mean``/``std``),
+    classes and palette, the test crop. Plain lists and strings only, so the
+    checkpoint stays weights-only loadable."""
+    steps = find_test_pipeline(cfg)
+    stats: Dict[str, dict] = {}
+    mods: List[str] = []
+    for t in steps:
+        if t.get('modality') and t['modality'] not in mods:
+            mods.append(t['modality'])
+        path = t.get('stats_file')
+        if path and osp.isfile(path):
+            with open(path) as f:
+                stats.update(json.load(f))
+        if t.get('stats'):
+            stats.update(t['stats'])
+        if _short(t['type']) == 'NormalizeRS' and t.get('mean') is not None:
+            m = t.get('modality') or (mods or list(
+                _backbone_modalities(cfg)) or ['opt'])[0]
+            stats[m] = dict(mean=list(t['mean']), std=list(t['std']))
+        if _short(t['type']) == 'LoadComplexSAR' and 'sar_l1' not in mods:
+            mods.append('sar_l1')
+        if _short(t['type']) == 'LoadOptSARPair':
+            mods = ['opt', 'sar_l2']
+    if not mods:
+        mods = list(_backbone_modalities(cfg)) or ['opt']
+    out = dict(modalities=mods,
+               band_order={m: list(DEFAULT_BAND_ORDER.get(m, ()))
+                           for m in mods},
+               stats={m: dict(mean=[float(v) for v in s['mean']],
+                              std=[float(v) for v in s['std']])
+                      for m, s in stats.items()
+                      if isinstance(s, dict) and 'mean' in s},
+               test_crop=list(_default_crop(cfg, {})))
+    dp = cfg.model.get('data_preprocessor') or {}
+    if dp.get('mean') is not None:
+        out['data_preprocessor'] = dict(
+            mean=[float(v) for v in dp['mean']],
+            std=[float(v) for v in dp['std']],
+            bgr_to_rgb=bool(dp.get('bgr_to_rgb', False)))
+    if dataset_meta:
+        if dataset_meta.get('classes'):
+            out['classes'] = [str(c) for c in dataset_meta['classes']]
+        if dataset_meta.get('palette'):
+            out['palette'] = [[int(v) for v in p]
+                              for p in dataset_meta['palette']]
+    return out
+
+
+__all__ = ['ModelSpec', 'InputRole', 'WindowLoader', 'describe_model',
+           'detect_task', 'find_test_pipeline', 'inference_meta',
+           'DEFAULT_BAND_ORDER']

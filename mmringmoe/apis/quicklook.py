@@ -1,0 +1,141 @@
+"""Quick-look PNG of a scene with its prediction drawn over it.
+
+The scene is read decimated (rasterio ``out_shape``, nearest) so that the
+longer side is at most ``max_size`` pixels; display per modality:
+
+- ``opt``: the three bands as RGB;
+- ``ms``: false colour NIR, red, green (band names from the model's band
+  order, default blue, green, red, NIR);
+- ``sar_l1``: Pauli RGB;
+- ``sar_l2``: amplitude in dB (20 log10), grey;
+
+drawn by :func:`mmringmoe.visualization.display_image`: 16-bit and float
+data stretched between the 2nd and 98th percentile of the valid pixels
+(never a cast to uint8, which would wrap them), nodata in magenta. Class
+maps are blended with their palette (alpha 0.5), heights with a colour ramp,
+detections drawn as polygon outlines.
+"""
+from typing import Sequence, Tuple
+
+import numpy as np
+
+
+def _decimated(src, max_size: int):
+    """``(array (h, w, C[, 2]), valid (h, w), step)`` of a SceneSource."""
+    H, W = src.height, src.width
+    step = max(1, int(np.ceil(max(H, W) / max_size)))
+    h, w = -(-H // step), -(-W // step)
+    if src.path is None:
+        arr = src._arr[::step, ::step]
+        valid = src._valid[::step, ::step]
+        return np.asarray(arr), np.asarray(valid), step
+    import rasterio
+    from rasterio.enums import Resampling
+    from mmringmoe.datasets.transforms.raster_io import _alpha_index
+    with rasterio.open(src.path) as ds:
+        alpha = _alpha_index(ds)
+        bands = [i for i in range(1, ds.count + 1) if i != alpha]
+        data = ds.read(bands, out_shape=(len(bands), h, w),
+                       resampling=Resampling.nearest)
+        mask = ds.dataset_mask(out_shape=(h, w),
+                               resampling=Resampling.nearest) > 0
+    arr = np.moveaxis(data, 0, 2)
+    if arr.dtype.kind in 'fc':
+        mask &= np.isfinite(arr).all(-1)
+        arr = np.where(np.isfinite(arr), arr, 0)
+    return arr, mask, step
+
+
+def scene_rgb(arr: np.ndarray, valid: np.ndarray, modality: str,
+              band_order: Sequence[str] = ()) -> np.ndarray:
+    """Display RGB ``(h, w, 3)`` uint8 of a decimated raster: the project's
+    one display function (:func:`mmringmoe.visualization.display_image`);
+    for ``ms`` the NIR, red and green bands are found by name in the model's
+    band order (default B, G, R, NIR)."""
+    from mmringmoe.datasets.transforms.raster_io import complex_to_channels
+    from mmringmoe.visualization import display_image
+    if arr.ndim == 4 or arr.dtype.kind == 'c':
+        arr = complex_to_channels(arr)
+    bands = None
+    if modality == 'ms' and band_order:
+        names = [b.lower() for b in band_order]
+        if all(n in names for n in ('nir', 'red', 'green')):
+            bands = [names.index(n) for n in ('nir', 'red', 'green')]
+    return display_image(arr, modality, valid_mask=valid, bands=bands).rgb
+
+
+def _ramp(x: np.ndarray) -> np.ndarray:
+    """Heights in [0, 1] -> RGB (matplotlib's viridis)."""
+    from matplotlib import colormaps
+    return (colormaps['viridis'](x)[..., :3] * 255).astype(np.uint8)
+
+
+def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
+                     alpha: float = 0.5, overwrite: bool = False):
+    """Write ``path`` (PNG): the scene (first raster; date 2 for change
+    detection) with ``result`` drawn over it."""
+    import os.path as osp
+    from PIL import Image, ImageDraw
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'output {path!r} exists')
+    roles = list(scene.sources)
+    role = 'date2' if 'date2' in roles else roles[0]
+    src = scene.sources[role]
+    modality = next((r.modality for r in spec.roles if r.role == role),
+                    spec.roles[0].modality)
+    arr, valid, step = _decimated(src, max_size)
+    rgb = scene_rgb(arr, valid, modality,
+                    spec.band_order.get(modality, ())).astype(np.float64)
+    h, w = rgb.shape[:2]
+    if result.task in ('segmentation', 'change_detection', 'depth'):
+        pred = _read_pred(result, step, (h, w))
+        if result.task == 'depth':
+            ok = pred != result.nodata
+            vals = pred[ok]
+            norm = np.zeros_like(pred, dtype=np.float64)
+            if vals.size:
+                lo, hi = np.percentile(vals, (2, 98))
+                norm = np.clip((pred - lo) / max(hi - lo, 1e-6), 0, 1)
+            over = _ramp(norm).astype(np.float64)
+        else:
+            ok = pred != result.nodata
+            pal = np.zeros((256, 3), np.float64)
+            for i, c in enumerate(result.palette):
+                pal[i] = c
+            over = pal[pred]
+        rgb[ok] = (1 - alpha) * rgb[ok] + alpha * over[ok]
+    elif result.task == 'classification' and result.pred is not None:
+        grid = result.pred
+        cell = (h / grid.shape[0], w / grid.shape[1])
+        rr = np.minimum((np.arange(h) / cell[0]).astype(int), grid.shape[0] - 1)
+        cc = np.minimum((np.arange(w) / cell[1]).astype(int), grid.shape[1] - 1)
+        g = grid[rr][:, cc]
+        ok = g != result.nodata
+        pal = np.zeros((256, 3))
+        for i, c in enumerate(result.palette):
+            pal[i] = c
+        rgb[ok] = (1 - alpha) * rgb[ok] + alpha * pal[g][ok]
+    img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    if result.task == 'detection':
+        draw = ImageDraw.Draw(img)
+        for f in result.pred['features']:
+            poly = [(x / step, y / step)
+                    for x, y in f['properties']['pixel_polygon']]
+            color = tuple(result.palette[f['properties']['label']]) \
+                if f['properties']['label'] < len(result.palette) \
+                else (255, 0, 0)
+            draw.polygon(poly, outline=color)
+    img.save(path)
+    return path
+
+
+def _read_pred(result, step: int, shape: Tuple[int, int]) -> np.ndarray:
+    if result.pred is not None:
+        return np.asarray(result.pred)[::step, ::step][:shape[0], :shape[1]]
+    import rasterio
+    from rasterio.enums import Resampling
+    with rasterio.open(result.out) as ds:
+        return ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+
+
+__all__ = ['render_quicklook', 'scene_rgb']

@@ -1,0 +1,617 @@
+"""Whole-scene inference: sliding windows, blending, streamed GeoTIFF/GeoJSON.
+
+``RSInferencer`` is an mmengine ``BaseInferencer``: the model is built from the
+config and loaded from the checkpoint by ``BaseInferencer._init_model``, the
+collate function comes from ``_init_collate``, and our ``_init_pipeline``
+returns the test pipeline with its loader replaced by a window reader
+(:mod:`mmringmoe.apis.model_spec`). ``__call__`` is ours: a scene is not a
+list of images, so instead of mapping the pipeline over inputs it maps it over
+the windows of one scene and streams the result out.
+
+How it differs from mmseg 1.2.2's ``mmseg.apis.RSInferencer``
+(``remote_sense_inferencer.py``): that one reads and writes with GDAL's
+``osgeo`` bindings (not installed here), runs segmentation only, writes each
+window's class map into the half-overlap core of the window with no blending
+and no nodata handling, and feeds the model raw window pixels through
+``_preprare_data``. Ours reads with rasterio (any GDAL format, masks, complex
+SAR), applies the model's own test pipeline to each window, blends the
+overlapping windows' logits with weights falling off towards the window edge,
+skips all-nodata windows and writes nodata where the input is nodata, keeps
+only one band of window rows in memory, and serves segmentation, change
+detection, depth, horizontal and oriented detection and scene classification
+for every modality (opt, ms, sar_l1, sar_l2, opt + sar_l2). mmdet 3.3's
+``mmdet/utils/large_image.py`` (``shift_predictions``,
+``merge_results_by_nms``) imports the ``sahi`` package (not installed) for
+its horizontal shift, so boxes are shifted with the box structures' own
+``translate_`` (mmdet ``HorizontalBoxes``, mmrotate ``RotatedBoxes``) and
+merged with the op ``merge_results_by_nms`` wraps, ``mmcv.ops.batched_nms``
+(``nms`` or ``nms_rotated``). Before the merge each window keeps only the
+objects whose centre lies in its core (the part of the window nearer its
+centre than any other window's, :func:`core_bounds`), so an object cut by a
+window border is taken from the window that sees it whole (when the overlap
+is at least the object's size) rather than left to NMS between a whole and a
+cut box, whose IoU can fall below any threshold.
+"""
+import os
+import os.path as osp
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.infer import BaseInferencer
+
+from mmringmoe.datasets.windows import Window, window_grid, window_starts
+from .blending import RowBandAccumulator, window_weights
+from .model_spec import ModelSpec, describe_model
+from .scene import Scene, build_scene
+from .writers import (ArrayBlockWriter, GeoTIFFBlockWriter,
+                      check_output_path, detections_geojson, write_json)
+
+DENSE_TASKS = ('segmentation', 'change_detection', 'depth')
+CLASS_NODATA = 255
+DEPTH_NODATA = -9999.0
+
+
+class SceneResult(NamedTuple):
+    """What :class:`RSInferencer` returns for one scene.
+
+    Attributes:
+        task (str): ``segmentation``, ``change_detection``, ``depth``,
+            ``detection`` or ``classification``.
+        pred: ``(H, W)`` uint8 classes (nodata 255) / float32 metres (nodata
+            -9999) when no ``out`` was given (else None: read ``out``); for
+            detection the GeoJSON dict; for classification the per-window
+            class map ``(rows, cols)`` uint8.
+        probs: ``(C, H, W)`` float32 class probabilities when asked and no
+            ``out`` was given.
+        crs (str | None): WKT of the scene (and output) CRS.
+        transform (tuple | None): affine of ``pred`` (rasterio order).
+        nodata: value marking nodata in ``pred``.
+        out (str | None): the file written.
+        classes (tuple[str]): class names; palette: their RGB colours.
+        topk (list): ``[(class_name, score), ...]`` for classification.
+        num_windows (int): windows in the grid; num_skipped: all-nodata ones.
+        shape (tuple): ``(H, W)`` of the scene.
+    """
+    task: str
+    pred: Any
+    probs: Optional[np.ndarray]
+    crs: Optional[str]
+    transform: Optional[Tuple[float, ...]]
+    nodata: Any
+    out: Optional[str]
+    classes: Tuple[str, ...]
+    palette: Tuple[Tuple[int, int, int], ...]
+    topk: Optional[List[Tuple[str, float]]]
+    num_windows: int
+    num_skipped: int
+    shape: Tuple[int, int]
+
+
+def _pair(v) -> Tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    return tuple(int(x) for x in v)
+
+
+def core_bounds(starts: Sequence[int], size: int, length: int) -> List[int]:
+    """Boundaries of the windows' cores along one axis: window ``i`` owns
+    ``[b[i], b[i+1])``, split half-way through each overlap, so the cores
+    partition ``[0, length)`` and every pixel has one owner window (used to
+    keep each detection only from the window that sees it most centrally)."""
+    b = [0]
+    for s0, s1 in zip(starts[:-1], starts[1:]):
+        b.append((s1 + s0 + size) / 2.0)
+    b.append(float(length))
+    return b
+
+
+class RSInferencer(BaseInferencer):
+    """Apply a model to whole georeferenced scenes (module docstring).
+
+    Args:
+        config (str | Config): the model's config (ours or a toolbox config
+            with ``mmringmoe.RingMoE`` swapped in).
+        checkpoint (str, optional): weights; its ``meta['inference']`` gives
+            modality, band order, normalisation statistics, classes, palette
+            and test crop when present.
+        device (str): ``'cpu'``, ``'cuda'``, ``'cuda:1'``.
+        stats (str, optional): per-modality statistics JSON (NormalizeRS
+            layout) for checkpoints without ``meta['inference']['stats']``
+            whose config's statistics file is not on this machine.
+
+    Raises:
+        FileNotFoundError, CheckpointError, ValueError: one line each (missing
+            files, checkpoint lacking model weights, unknown model type).
+
+    Example::
+
+        inferencer = RSInferencer('cfg.py', 'model.pth')
+        result = inferencer('scene.tif', out='scene_pred.tif', crop=512,
+                            overlap=128, batch_size=4)
+    """
+
+    def __init__(self, config, checkpoint: Optional[str] = None,
+                 device: str = 'cpu', stats: Optional[str] = None,
+                 scope: Optional[str] = None):
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        import mmringmoe  # noqa: F401  (registers our classes)
+        if isinstance(config, (str, os.PathLike)):
+            if not osp.isfile(config):
+                raise FileNotFoundError(f'config {config} does not exist')
+            cfg = Config.fromfile(str(config))
+        else:
+            cfg = config  # BaseInferencer deep-copies it
+        if checkpoint is not None and not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        from mmringmoe.engine.cli import import_scope
+        import_scope(cfg)  # registers the config's toolbox (mmrotate too)
+        scope = scope or cfg.get('default_scope', None) or 'mmringmoe'
+        init_default_scope(scope)
+        self._stats_file = stats
+        self.checkpoint_meta: dict = {}
+        super().__init__(model=cfg, weights=checkpoint, device=device,
+                         scope=scope)
+        self.device = torch.device(device)
+
+    # -- BaseInferencer hooks ------------------------------------------------
+    def _load_weights_to_model(self, model, checkpoint, cfg):
+        if checkpoint is None:
+            super()._load_weights_to_model(model, checkpoint, cfg)
+            return
+        from mmengine.runner.checkpoint import _load_checkpoint_to_model
+        self.checkpoint_meta = dict(checkpoint.get('meta') or {})
+        state = checkpoint.get('state_dict', checkpoint)
+        state = {k[7:] if k.startswith('module.') else k: v
+                 for k, v in state.items()}
+        missing = [k for k in model.state_dict() if k not in state
+                   and not k.endswith('num_batches_tracked')]
+        if missing:
+            raise ValueError(f'the checkpoint lacks {len(missing)} weight(s) '
+                             f'of the model built from the config, e.g. '
+                             f'{missing[:3]}: wrong config for this '
+                             'checkpoint?')
+        _load_checkpoint_to_model(model, checkpoint, strict=False)
+
+    def _init_pipeline(self, cfg):
+        from mmengine.dataset import Compose
+        self.spec: ModelSpec = describe_model(
+            self.model, cfg, self.checkpoint_meta, self._stats_file)
+        return Compose(list(self.spec.tail_cfg))
+
+    def _init_visualizer(self, cfg):
+        return None  # quick looks are drawn by mmringmoe.apis.quicklook
+
+    def visualize(self, inputs, preds, **kwargs):
+        return None
+
+    def postprocess(self, preds, visualization, return_datasample=False,
+                    **kwargs):
+        return preds
+
+    # -- one window ----------------------------------------------------------
+    def _window_results(self, scene: Scene, arrays, valid, win: Window,
+                        index: int) -> dict:
+        results = self.spec.loader(arrays)
+        h, w = results['img'].shape[:2]
+        results.update(
+            img_path=scene.name, img_id=index, ori_shape=(h, w),
+            img_shape=(h, w), pad_shape=(h, w), scale_factor=(1.0, 1.0),
+            flip=False, flip_direction=None, reduce_zero_label=False,
+            seg_fields=[], valid_mask=valid, crs=scene.crs,
+            transform=win.transform(scene.transform), nodata=scene.nodata,
+            window=tuple(win))
+        results.setdefault('modality', self.spec.roles[0].modality)
+        return self.pipeline(results)
+
+    @torch.no_grad()
+    def forward_windows(self, packed: List[dict]):
+        """Model outputs for packed windows: ``(B, C, h, w)`` float32 logits
+        (depth: metres) for dense tasks, data samples otherwise."""
+        data = self.collate_fn(packed)
+        data = self.model.data_preprocessor(data, False)
+        inputs, samples = data['inputs'], data['data_samples']
+        if self.spec.task in DENSE_TASKS:
+            metas = [s.metainfo for s in samples]
+            logits = self.model.encode_decode(inputs, metas)
+            return logits.float().cpu().numpy()
+        return self.model.predict(inputs, samples)
+
+    # -- the scene loop ------------------------------------------------------
+    def __call__(self, inputs, out: Optional[str] = None,
+                 crop=None, overlap=None, batch_size: int = 4,
+                 blend: str = 'cosine', blend_floor: float = 0.1,
+                 probs: bool = False, overwrite: bool = False,
+                 skip_nodata: bool = True, topk: int = 5,
+                 progress=None) -> SceneResult:
+        """Run the model over a scene.
+
+        Args:
+            inputs: a raster path, ``np.ndarray``, ``RasterArray`` /
+                ``dict(array=, transform=, crs=, nodata=)``; ``(date1,
+                date2)`` for change detection; ``{modality: raster}`` for the
+                optical + SAR-L2 models.
+            out (str, optional): output file: GeoTIFF (``.tif``) for dense
+                tasks and classification, GeoJSON for detection. None keeps
+                the prediction in memory (``result.pred``).
+            crop (int | (h, w)): window size; default the model's test crop
+                (checkpoint meta, ``test_cfg.crop_size``, preprocessor size).
+            overlap (int | (h, w)): overlap of neighbouring windows in pixels
+                (stride = crop - overlap); default crop // 4.
+            batch_size (int): windows per forward pass.
+            blend (str): ``'cosine'``, ``'triangular'`` or ``'uniform'``
+                (:mod:`mmringmoe.apis.blending`).
+            blend_floor (float): smallest weight at a window edge, (0, 1].
+            probs (bool): segmentation / change detection: also per-class
+                probabilities (softmax of the blended logits), written to
+                ``<out stem>_probs.tif`` (float32, nodata NaN).
+            overwrite (bool): replace an existing ``out`` (never an input).
+            skip_nodata (bool): skip windows without a valid pixel.
+            topk (int): classification: classes reported for a scene
+                smaller than one window.
+            progress (callable, optional): ``progress(done, total)`` after
+                every batch (the CLI's tqdm bar).
+
+        Returns:
+            SceneResult
+
+        Raises:
+            ValueError: rasters of a pair / modality dict on different grids,
+                a band count the model's modality does not have, ``out``
+                equal to an input, bad crop/overlap.
+            FileExistsError: ``out`` exists and ``overwrite`` is False.
+        """
+        scene = build_scene(inputs)
+        self.spec.loader.check(scene)
+        if out is not None:
+            check_output_path(out, scene.paths, overwrite)
+            if probs:
+                check_output_path(self._probs_path(out), scene.paths,
+                                  overwrite)
+        crop = _pair(crop) if crop is not None else self.spec.crop
+        if overlap is None:
+            overlap = (crop[0] // 4, crop[1] // 4)
+        overlap = _pair(overlap)
+        if min(crop) <= 0 or any(o < 0 or o >= c
+                                 for o, c in zip(overlap, crop)):
+            raise ValueError(f'overlap {overlap} must lie in [0, crop) for '
+                             f'crop {crop}')
+        stride = (crop[0] - overlap[0], crop[1] - overlap[1])
+        task = self.spec.task
+        if task == 'classification':
+            return self._classify(scene, out, crop, batch_size, overwrite,
+                                  skip_nodata, topk, progress)
+        small = 'pad' if task != 'classification' else 'shrink'
+        windows = window_grid(scene.height, scene.width, crop, stride,
+                              small=small)
+        if task in DENSE_TASKS:
+            return self._dense(scene, windows, crop, out, batch_size, blend,
+                               blend_floor, probs, overwrite, skip_nodata,
+                               progress)
+        return self._detect(scene, windows, crop, stride, out, batch_size,
+                            overwrite, skip_nodata, progress)
+
+    @staticmethod
+    def _probs_path(out: str) -> str:
+        stem, ext = osp.splitext(out)
+        return f'{stem}_probs{ext or ".tif"}'
+
+    def _batches(self, scene: Scene, windows: List[Window], batch_size: int,
+                 skip_nodata: bool):
+        """Yields ``(row_start, [(win, valid)], packed)``: windows grouped
+        by batch, never mixing window rows (so the band can be flushed
+        between rows)."""
+        rows: Dict[int, List[Window]] = {}
+        for w in windows:
+            rows.setdefault(w.row_off, []).append(w)
+        index = 0
+        for row_off in sorted(rows):
+            batch, packed = [], []
+            for win in rows[row_off]:
+                arrays, valid = scene.read(win)
+                index += 1
+                if skip_nodata and not valid.any():
+                    yield row_off, [(win, None)], None
+                    continue
+                batch.append((win, valid))
+                packed.append(self._window_results(scene, arrays, valid, win,
+                                                   index))
+                if len(batch) == batch_size:
+                    yield row_off, batch, packed
+                    batch, packed = [], []
+            if batch:
+                yield row_off, batch, packed
+            yield row_off, None, None  # end of this window row
+
+    # -- segmentation, change detection, depth -------------------------------
+    def _dense(self, scene, windows, crop, out, batch_size, blend,
+               blend_floor, probs, overwrite, skip_nodata, progress):
+        task, spec = self.spec.task, self.spec
+        H, W = scene.height, scene.width
+        weights = window_weights(crop[0], crop[1], blend, blend_floor)
+        is_depth = task == 'depth'
+        writers = []
+        head = getattr(self.model, 'decode_head', None)
+        threshold = getattr(head, 'threshold', None) or 0.3
+        if is_depth:
+            dtype, nodata = np.float32, DEPTH_NODATA
+            kw = dict(band_descriptions=['height (m)'],
+                      tags=dict(units='metre', task=task))
+        else:
+            if len(spec.classes) > 255:
+                raise ValueError(f'{len(spec.classes)} classes do not fit a '
+                                 'uint8 class map with nodata 255')
+            dtype, nodata = np.uint8, CLASS_NODATA
+            cmap = {i: tuple(spec.palette[i]) + (255, )
+                    for i in range(len(spec.classes))}
+            cmap[CLASS_NODATA] = (0, 0, 0, 0)
+            kw = dict(colormap=cmap, band_descriptions=['class'],
+                      tags=dict(task=task, nodata_class=CLASS_NODATA,
+                                **{f'CLASS_{i}': c
+                                   for i, c in enumerate(spec.classes)}))
+        geo = dict(crs=scene.crs, transform=scene.transform)
+        if out is not None:
+            writers.append(GeoTIFFBlockWriter(
+                out, H, W, 1, dtype, nodata=nodata, overwrite=overwrite,
+                **geo, **kw))
+        else:
+            writers.append(ArrayBlockWriter(H, W, 1, dtype, nodata=nodata))
+        prob_writer = None
+        if probs and not is_depth:
+            n_cls = max(len(spec.classes), 2)
+            if out is not None:
+                prob_writer = GeoTIFFBlockWriter(
+                    self._probs_path(out), H, W, n_cls, np.float32,
+                    nodata=float('nan'), overwrite=overwrite,
+                    band_descriptions=list(spec.classes), **geo)
+            else:
+                prob_writer = ArrayBlockWriter(H, W, n_cls, np.float32,
+                                               nodata=np.nan)
+
+        def emit(row0, values, wsum, valid):
+            ok = valid & (wsum > 0)
+            if is_depth:
+                block = np.where(ok, values[0], DEPTH_NODATA).astype(
+                    np.float32)[None]
+            else:
+                if values.shape[0] == 1:
+                    t = torch.from_numpy(values)
+                    p1 = torch.sigmoid(t)[0].numpy()
+                    cls = (p1 > threshold).astype(np.uint8)
+                    pr = np.stack([1 - p1, p1])
+                else:
+                    cls = values.argmax(0).astype(np.uint8)
+                    pr = torch.softmax(torch.from_numpy(values),
+                                       0).numpy() if prob_writer else None
+                block = np.where(ok, cls, CLASS_NODATA).astype(np.uint8)[None]
+                if prob_writer is not None:
+                    prob_writer.write(row0, np.where(ok[None], pr, np.nan)
+                                      .astype(np.float32))
+            writers[0].write(row0, block)
+
+        acc = None
+        done = skipped = 0
+        all_writers = writers + ([prob_writer] if prob_writer else [])
+        starts = sorted({w.row_off for w in windows})
+        try:
+            for row_off, batch, packed in self._batches(
+                    scene, windows, batch_size, skip_nodata):
+                if batch is None:  # window row finished
+                    nxt = [s for s in starts if s > row_off]
+                    if acc is not None:
+                        acc.finish_rows_before(nxt[0] if nxt else H)
+                    continue
+                if packed is None:
+                    skipped += 1
+                    done += 1
+                else:
+                    logits = self.forward_windows(packed)
+                    if acc is None:
+                        acc = RowBandAccumulator(logits.shape[1], H, W,
+                                                 crop[0], emit)
+                        acc.finish_rows_before(row_off)
+                    for (win, valid), lg in zip(batch, logits):
+                        acc.add(win.row_off, win.col_off,
+                                lg[:, :win.height, :win.width], weights,
+                                valid)
+                    done += len(batch)
+                if progress is not None:
+                    progress(done, len(windows))
+            if acc is None:  # every window was nodata
+                acc = RowBandAccumulator(1, H, W, crop[0], emit)
+            acc.finish()
+            for wr in all_writers:
+                wr.close()
+        except BaseException:
+            for wr in all_writers:
+                wr.abort()
+            raise
+        pred = None if out is not None else writers[0].array[0]
+        prob_arr = None if (out is not None or prob_writer is None) \
+            else prob_writer.array
+        return SceneResult(task, pred, prob_arr, scene.crs, scene.transform,
+                           nodata, out, spec.classes, spec.palette, None,
+                           len(windows), skipped, (H, W))
+
+    # -- detection -----------------------------------------------------------
+    def _nms_cfg(self, rotated: bool) -> dict:
+        tc = getattr(self.model, 'test_cfg', None) or {}
+        nms = None
+        for key in ('rcnn', 'rpn'):
+            sub = tc.get(key) if hasattr(tc, 'get') else None
+            if sub and sub.get('nms'):
+                nms = dict(sub['nms'])
+                break
+        if nms is None and hasattr(tc, 'get') and tc.get('nms'):
+            nms = dict(tc['nms'])
+        if nms is None:
+            nms = dict(type='nms_rotated' if rotated else 'nms',
+                       iou_threshold=0.1 if rotated else 0.5)
+        nms['type'] = 'nms_rotated' if rotated else 'nms'
+        return nms
+
+    def _detect(self, scene, windows, crop, stride, out, batch_size,
+                overwrite, skip_nodata, progress):
+        from mmcv.ops import batched_nms
+        from mmdet.structures.bbox import HorizontalBoxes
+        from mmrotate.structures.bbox import RotatedBoxes
+        H, W = scene.height, scene.width
+        rb = core_bounds(window_starts(H, crop[0], stride[0], 'pad'),
+                         crop[0], H)
+        cb = core_bounds(window_starts(W, crop[1], stride[1], 'pad'),
+                         crop[1], W)
+        row_idx = {s: i for i, s in enumerate(
+            window_starts(H, crop[0], stride[0], 'pad'))}
+        col_idx = {s: i for i, s in enumerate(
+            window_starts(W, crop[1], stride[1], 'pad'))}
+        boxes, scores, labels = [], [], []
+        done = skipped = 0
+        rotated = False
+        for row_off, batch, packed in self._batches(scene, windows,
+                                                    batch_size, skip_nodata):
+            if batch is None:
+                continue
+            if packed is None:
+                skipped += 1
+                done += 1
+            else:
+                samples = self.forward_windows(packed)
+                for (win, valid), sample in zip(batch, samples):
+                    inst = sample.pred_instances
+                    b = inst.bboxes
+                    b = b.tensor if hasattr(b, 'tensor') else b
+                    b = b.detach().float().cpu()
+                    if b.numel() == 0:
+                        continue
+                    rotated = b.shape[1] == 5
+                    if rotated:
+                        cx, cy = b[:, 0], b[:, 1]
+                    else:
+                        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+                    # keep an object only from the window whose core holds
+                    # its centre (module docstring), and not on nodata
+                    i, j = row_idx[win.row_off], col_idx[win.col_off]
+                    gx, gy = cx + win.col_off, cy + win.row_off
+                    keep = ((gy >= rb[i]) & (gy < rb[i + 1]) & (gx >= cb[j])
+                            & (gx < cb[j + 1]))
+                    r = cy.long().clamp(0, valid.shape[0] - 1).numpy()
+                    c = cx.long().clamp(0, valid.shape[1] - 1).numpy()
+                    keep &= torch.from_numpy(valid[r, c].copy())
+                    kind = RotatedBoxes if rotated else HorizontalBoxes
+                    moved = kind(b[keep].clone())
+                    moved.translate_([win.col_off, win.row_off])
+                    boxes.append(moved.tensor)
+                    scores.append(inst.scores.detach().float().cpu()[keep])
+                    labels.append(inst.labels.detach().cpu()[keep])
+                done += len(batch)
+            if progress is not None:
+                progress(done, len(windows))
+        if boxes and sum(len(b) for b in boxes):
+            boxes_t, scores_t = torch.cat(boxes), torch.cat(scores)
+            labels_t = torch.cat(labels)
+            _, keep = batched_nms(boxes_t, scores_t, labels_t,
+                                  self._nms_cfg(rotated))
+            boxes_t, scores_t = boxes_t[keep], scores_t[keep]
+            labels_t = labels_t[keep]
+        else:
+            boxes_t = torch.zeros((0, 4))
+            scores_t, labels_t = torch.zeros(0), torch.zeros(0, dtype=int)
+        polys = box_polygons(boxes_t)
+        fc = detections_geojson(polys, labels_t.numpy(), scores_t.numpy(),
+                                self.spec.classes, scene.transform, scene.crs,
+                                boxes_t.numpy())
+        if out is not None:
+            write_json(out, fc, overwrite)
+        return SceneResult('detection', fc, None, scene.crs, scene.transform,
+                           None, out, self.spec.classes, self.spec.palette,
+                           None, len(windows), skipped, (H, W))
+
+    # -- scene classification ------------------------------------------------
+    def _classify(self, scene, out, crop, batch_size, overwrite, skip_nodata,
+                  topk, progress):
+        H, W = scene.height, scene.width
+        spec = self.spec
+        if H <= crop[0] and W <= crop[1]:
+            win = Window(0, 0, H, W)
+            arrays, valid = scene.read(win)
+            sample = self.forward_windows(
+                [self._window_results(scene, arrays, valid, win, 0)])[0]
+            score = sample.pred_score.float().cpu().numpy()
+            order = np.argsort(-score)[:topk]
+            top = [(spec.classes[i], float(score[i])) for i in order]
+            if progress is not None:
+                progress(1, 1)
+            if out is not None:
+                write_json(out, dict(topk=[dict(class_name=c, score=s)
+                                           for c, s in top]), overwrite)
+            return SceneResult('classification', None, None, scene.crs,
+                               scene.transform, None, out, spec.classes,
+                               spec.palette, top, 1, 0, (H, W))
+        n_r, n_c = -(-H // crop[0]), -(-W // crop[1])
+        cells = [Window(min(i * crop[0], max(H - crop[0], 0)),
+                        min(j * crop[1], max(W - crop[1], 0)),
+                        min(crop[0], H), min(crop[1], W))
+                 for i in range(n_r) for j in range(n_c)]
+        grid = np.full((n_r, n_c), CLASS_NODATA, np.uint8)
+        score_grid = np.full((n_r, n_c), np.nan, np.float32)
+        done = skipped = 0
+        batch, packed, where = [], [], []
+
+        def run():
+            for (i, j), s in zip(where, self.forward_windows(packed)):
+                sc = s.pred_score.float().cpu().numpy()
+                grid[i, j] = int(sc.argmax())
+                score_grid[i, j] = float(sc.max())
+
+        for k, win in enumerate(cells):
+            arrays, valid = scene.read(win)
+            done += 1
+            if skip_nodata and not valid.any():
+                skipped += 1
+            else:
+                where.append(divmod(k, n_c))
+                packed.append(self._window_results(scene, arrays, valid, win,
+                                                   k))
+            if len(packed) == batch_size or (k == len(cells) - 1 and packed):
+                run()
+                batch, packed, where = [], [], []
+            if progress is not None:
+                progress(done, len(cells))
+        t = scene.transform
+        cell_t = None if t is None else (t[0] * crop[1], t[1] * crop[0], t[2],
+                                         t[3] * crop[1], t[4] * crop[0], t[5])
+        if out is not None:
+            cmap = {i: tuple(spec.palette[i]) + (255, )
+                    for i in range(len(spec.classes))}
+            wr = GeoTIFFBlockWriter(
+                out, n_r, n_c, 1, np.uint8, crs=scene.crs, transform=cell_t,
+                nodata=CLASS_NODATA, colormap=cmap, overwrite=overwrite,
+                band_descriptions=['class'],
+                tags=dict(task='classification', window=f'{crop[0]}x{crop[1]}',
+                          **{f'CLASS_{i}': c
+                             for i, c in enumerate(spec.classes)}))
+            try:
+                wr.write(0, grid[None])
+                wr.close()
+            except BaseException:
+                wr.abort()
+                raise
+        return SceneResult('classification', grid, score_grid[None],
+                           scene.crs, cell_t, CLASS_NODATA, out, spec.classes,
+                           spec.palette, None, len(cells), skipped, (H, W))
+
+
+def box_polygons(boxes: torch.Tensor) -> np.ndarray:
+    """``(N, 4, 2)`` corner (x, y) pixel coordinates of horizontal ``(N, 4)``
+    x1y1x2y2 boxes or rotated ``(N, 5)`` (cx, cy, w, h, angle in radians)
+    boxes (mmrotate's ``rbox2qbox``)."""
+    if boxes.shape[1] == 5:
+        from mmrotate.structures.bbox import rbox2qbox
+        return rbox2qbox(boxes).reshape(-1, 4, 2).numpy()
+    x1, y1, x2, y2 = boxes.T.numpy()
+    return np.stack([np.stack([x1, y1], -1), np.stack([x2, y1], -1),
+                     np.stack([x2, y2], -1), np.stack([x1, y2], -1)], 1)
+
+
+__all__ = ['RSInferencer', 'SceneResult', 'core_bounds', 'box_polygons']

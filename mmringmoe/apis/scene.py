@@ -1,0 +1,230 @@
+"""Scenes read window by window: one raster, a modality dict or a date pair.
+
+A :class:`SceneSource` is one raster (a file read with rasterio on demand, or
+an in-memory array with its georeferencing, :class:`RasterArray`). A
+:class:`Scene` is the set of rasters one model input needs: ``{'img': src}``
+for a single-modality model, ``{'opt': src, 'sar_l2': src}`` for the optical
++ SAR-L2 fusion models, ``{'date1': src, 'date2': src}`` for change
+detection. The rasters of a scene must lie on one pixel grid (same size, CRS
+and transform); otherwise :func:`build_scene` raises a ``ValueError`` whose
+one line names the two files and what differs.
+"""
+import os
+import os.path as osp
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from mmringmoe.datasets.transforms.raster_io import (raster_info,
+                                                     read_raster_with_meta,
+                                                     valid_mask_from)
+
+
+class RasterArray(NamedTuple):
+    """An in-memory scene: ``array`` ``(H, W[, C])`` with optional ``crs``
+    (WKT / ``'EPSG:4326'``), ``transform`` (6-tuple, rasterio order),
+    ``nodata`` and ``valid_mask`` ``(H, W)`` bool (default: from
+    ``nodata`` and NaN/Inf, :func:`valid_mask_from`)."""
+    array: np.ndarray
+    transform: Optional[Tuple[float, ...]] = None
+    crs: Optional[str] = None
+    nodata: Optional[float] = None
+    valid_mask: Optional[np.ndarray] = None
+    name: str = '<array>'
+
+
+def _crs_wkt(crs) -> Optional[str]:
+    if crs is None:
+        return None
+    from rasterio.crs import CRS
+    return CRS.from_user_input(crs).to_wkt()
+
+
+class SceneSource:
+    """One raster of a scene, read window by window.
+
+    Attributes: ``name`` (path or label), ``height``, ``width``, ``count``
+    (bands), ``dtype``, ``crs`` (WKT or None), ``transform`` (6-tuple or
+    None), ``nodata``.
+    """
+
+    def __init__(self, source):
+        if isinstance(source, RasterArray):
+            arr = np.asarray(source.array)
+            if arr.ndim == 2:
+                arr = arr[..., None]
+            if arr.ndim not in (3, 4):
+                raise ValueError(f'{source.name}: expected an (H, W[, C]) '
+                                 f'array, got shape {arr.shape}')
+            self.path = None
+            self.name = source.name
+            self._arr = arr
+            self._valid = valid_mask_from(arr, source.nodata,
+                                          source.valid_mask)
+            self.height, self.width = arr.shape[:2]
+            self.count = arr.shape[2]
+            self.dtype = str(arr.dtype)
+            self.crs = _crs_wkt(source.crs)
+            self.transform = None if source.transform is None else tuple(
+                float(v) for v in tuple(source.transform)[:6])
+            self.nodata = source.nodata
+        else:
+            path = os.fspath(source)
+            info = raster_info(path)
+            self.path = self.name = path
+            self._arr = None
+            self.height, self.width = info.height, info.width
+            self.count, self.dtype = info.count, info.dtype
+            self.crs, self.transform = info.crs, info.transform
+            self.nodata = info.nodata
+
+    def read(self, window) -> Tuple[np.ndarray, np.ndarray]:
+        """``(array (h, w, C[, 2]), valid (h, w) bool)`` of a window
+        ``(row_off, col_off, height, width)``; a window reaching past the
+        scene is filled (nodata, else 0) and marked invalid there."""
+        r, c, h, w = (int(v) for v in window)
+        outside = r + h > self.height or c + w > self.width
+        if self._arr is not None:
+            arr = self._arr[r:r + h, c:c + w]
+            valid = self._valid[r:r + h, c:c + w]
+            if outside:
+                full = np.zeros((h, w) + arr.shape[2:], arr.dtype)
+                if self.nodata is not None:
+                    full[...] = self.nodata
+                full[:arr.shape[0], :arr.shape[1]] = arr
+                fv = np.zeros((h, w), bool)
+                fv[:arr.shape[0], :arr.shape[1]] = valid
+                arr, valid = full, fv
+            return np.array(arr), np.array(valid)
+        arr, meta = read_raster_with_meta(self.path, window=(r, c, h, w),
+                                          boundless=outside)
+        return arr, meta.valid_mask
+
+
+def _grid_mismatch(a: SceneSource, b: SceneSource) -> Optional[str]:
+    """What differs between the pixel grids of ``a`` and ``b`` (None if
+    nothing)."""
+    if (a.height, a.width) != (b.height, b.width):
+        return (f'size {b.height} x {b.width} px (rows x cols) but '
+                f'{a.name!r} is {a.height} x {a.width}')
+    if (a.crs is None) != (b.crs is None):
+        return (f'CRS {_short_crs(b.crs)} but {a.name!r} has CRS '
+                f'{_short_crs(a.crs)}')
+    if a.crs is not None:
+        from rasterio.crs import CRS
+        if CRS.from_wkt(a.crs) != CRS.from_wkt(b.crs):
+            return (f'CRS {_short_crs(b.crs)} but {a.name!r} has CRS '
+                    f'{_short_crs(a.crs)}')
+    if (a.transform is None) != (b.transform is None) or (
+            a.transform is not None and not np.allclose(
+                a.transform, b.transform, rtol=1e-9,
+                atol=1e-6 * max(abs(a.transform[0]), abs(a.transform[4]),
+                                1e-12))):
+        return (f'transform {b.transform} but {a.name!r} has transform '
+                f'{a.transform}')
+    return None
+
+
+def _short_crs(wkt: Optional[str]) -> str:
+    if wkt is None:
+        return 'none'
+    from rasterio.crs import CRS
+    crs = CRS.from_wkt(wkt)
+    epsg = crs.to_epsg()
+    return f'EPSG:{epsg}' if epsg else (crs.to_string()[:60] or 'custom')
+
+
+class Scene:
+    """The rasters of one model input, on one pixel grid.
+
+    Attributes: ``sources`` (dict role -> :class:`SceneSource`), ``height``,
+    ``width``, ``crs``, ``transform``, ``nodata`` (of the first raster),
+    ``kind`` (``'single'``, ``'modalities'`` or ``'pair'``).
+    """
+
+    def __init__(self, sources: Dict[str, SceneSource], kind: str,
+                 what: str = 'scene'):
+        self.sources, self.kind = sources, kind
+        first = next(iter(sources.values()))
+        for role, src in list(sources.items())[1:]:
+            diff = _grid_mismatch(first, src)
+            if diff is not None:
+                raise ValueError(f'{what}: {role} {src.name!r} has {diff}; '
+                                 'the rasters must share CRS, transform and '
+                                 'size')
+        self.height, self.width = first.height, first.width
+        self.crs, self.transform = first.crs, first.transform
+        self.nodata = first.nodata
+
+    @property
+    def paths(self):
+        return [s.path for s in self.sources.values() if s.path is not None]
+
+    @property
+    def name(self) -> str:
+        return ' + '.join(s.name for s in self.sources.values())
+
+    def read(self, window) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+        """``({role: array}, valid)`` for a window; ``valid`` is the AND of
+        every raster's valid mask (a pixel counts only where every input
+        holds data)."""
+        arrays, valid = {}, None
+        for role, src in self.sources.items():
+            arr, v = src.read(window)
+            arrays[role] = arr
+            valid = v if valid is None else valid & v
+        return arrays, valid
+
+
+def _source(x) -> SceneSource:
+    if isinstance(x, SceneSource):
+        return x
+    if isinstance(x, np.ndarray):
+        x = RasterArray(x)
+    elif isinstance(x, dict) and 'array' in x:
+        x = RasterArray(**x)
+    return SceneSource(x)
+
+
+def build_scene(inputs) -> Scene:
+    """A :class:`Scene` from what a user passes to the inferencer.
+
+    - a path (``str`` / ``PathLike``), an ``np.ndarray`` ``(H, W[, C])``, a
+      :class:`RasterArray` or ``dict(array=..., transform=..., crs=...,
+      nodata=...)``: one raster, role ``'img'``;
+    - ``(date1, date2)``: a change detection pair, roles ``'date1'``,
+      ``'date2'``;
+    - ``{modality: raster}`` (e.g. ``{'opt': 'o.tif', 'sar_l2': 's.tif'}``):
+      roles named by modality.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: rasters of one scene on different pixel grids (the line
+            names the two files and the CRS, transform or size that differs).
+    """
+    if isinstance(inputs, (RasterArray, SceneSource)):
+        return Scene({'img': _source(inputs)}, 'single')
+    if isinstance(inputs, (tuple, list)):
+        if len(inputs) != 2:
+            raise ValueError(f'a change detection pair has 2 dates, got '
+                             f'{len(inputs)} inputs')
+        return Scene({'date1': _source(inputs[0]),
+                      'date2': _source(inputs[1])}, 'pair',
+                     'change detection pair')
+    if isinstance(inputs, dict) and 'array' not in inputs:
+        if not inputs:
+            raise ValueError('empty {modality: raster} dict')
+        return Scene({str(k): _source(v) for k, v in inputs.items()},
+                     'modalities', 'multi-modal input')
+    return Scene({'img': _source(inputs)}, 'single')
+
+
+def same_file(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` name one file (links, relative paths,
+    case-insensitive file systems alike)."""
+    if osp.exists(a) and osp.exists(b):
+        return osp.samefile(a, b)
+    return osp.realpath(a) == osp.realpath(b)
+
+
+__all__ = ['RasterArray', 'SceneSource', 'Scene', 'build_scene', 'same_file']

@@ -1,0 +1,92 @@
+"""tools/infer.py: outputs, quick look, and one-line refusals of bad input;
+nothing is ever written over an input."""
+import numpy as np
+import pytest
+
+from helpers import run_tool_main
+from inference_models import (build, file_digest, pixel_seg_config,
+                              save_checkpoint, write_geotiff)
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('cli')
+    cfg = pixel_seg_config()
+    cfg_path = str(tmp / 'pixel_cfg.py')
+    cfg.dump(cfg_path)
+    ckpt = save_checkpoint(build(cfg), str(tmp / 'pixel.pth'))
+    img = np.random.default_rng(0).integers(0, 250, (70, 80, 3),
+                                            dtype=np.uint8)
+    img[:5, :5] = 255
+    scene = write_geotiff(tmp / 'scene.tif', img, nodata=255)
+    return cfg_path, ckpt, scene
+
+
+def test_cli_writes_geotiff_and_quicklook(setup, tmp_path, capsys):
+    import rasterio
+    from PIL import Image
+    cfg, ckpt, scene = setup
+    out, png = str(tmp_path / 'pred.tif'), str(tmp_path / 'look.png')
+    res = run_tool_main('infer', [cfg, ckpt, scene, '--out', out, '--crop',
+                                  32, '--overlap', 8, '--show', png,
+                                  '--quiet'])
+    assert res.task == 'segmentation'
+    with rasterio.open(out) as d, rasterio.open(scene) as s:
+        assert d.transform == s.transform and d.crs == s.crs
+        assert (d.read(1)[:5, :5] == 255).all()
+    look = np.asarray(Image.open(png))
+    assert look.shape == (70, 80, 3)
+    assert (look[:5, :5] == (255, 0, 255)).all()  # nodata in magenta
+    assert look[5:].std() > 10
+    assert 'segmentation: 9 windows' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('case', ['out_is_input', 'exists', 'bands', 'pair'])
+def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
+                                                        capsys, case):
+    cfg, ckpt, scene = setup
+    before = file_digest(scene)
+    argv = [cfg, ckpt, scene, '--out']
+    if case == 'out_is_input':
+        argv += [scene, '--force']
+        expect = 'is the input'
+    elif case == 'exists':
+        out = tmp_path / 'old.tif'
+        out.write_bytes(b'keep me')
+        argv += [str(out)]
+        expect = 'exists; pass --force'
+    elif case == 'bands':
+        four = write_geotiff(tmp_path / 'four.tif', np.zeros((40, 40, 4),
+                                                             np.uint8))
+        argv = [cfg, ckpt, four, '--out', str(tmp_path / 'o.tif')]
+        expect = "has 4 band(s) but the model expects 3 for modality 'opt'"
+    else:  # a pair whose second date lies elsewhere
+        other = write_geotiff(tmp_path / 'b.tif', np.zeros((70, 80, 3),
+                                                           np.uint8),
+                              transform=(10.0, 0, 500010.0, 0, -10.0,
+                                         4000000.0))
+        argv = [cfg, ckpt, scene, other, '--out', str(tmp_path / 'o.tif')]
+        expect = 'change detection pair: date2'
+    assert run_tool_main('infer', argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: ') and expect in err[0]
+    assert file_digest(scene) == before
+    if case == 'exists':
+        assert (tmp_path / 'old.tif').read_bytes() == b'keep me'
+    assert not list(tmp_path.glob('*.part'))
+
+
+def test_pair_mismatch_messages(tmp_path):
+    from mmringmoe.apis import build_scene
+    a = write_geotiff(tmp_path / 'a.tif', np.zeros((20, 30, 3), np.uint8))
+    b = write_geotiff(tmp_path / 'b.tif', np.zeros((20, 30, 3), np.uint8),
+                      crs='EPSG:4326')
+    c = write_geotiff(tmp_path / 'c.tif', np.zeros((20, 31, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"date2 .*b.tif' has CRS EPSG:4326 "
+                       r"but .*a.tif' has CRS EPSG:32633"):
+        build_scene((a, b))
+    with pytest.raises(ValueError, match=r'size 20 x 31 px .* is 20 x 30'):
+        build_scene((a, c))
+    with pytest.raises(ValueError, match='sar_l2 .* has CRS EPSG:4326'):
+        build_scene({'opt': a, 'sar_l2': b})
+    assert build_scene((a, a)).height == 20

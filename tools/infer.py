@@ -1,0 +1,128 @@
+"""Apply a model to a whole georeferenced scene (sliding windows, streamed).
+
+    python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT2] --out OUT
+        [--crop 512] [--overlap 128] [--batch-size 4] [--device cpu]
+        [--show PNG] [--probs] [--blend cosine|triangular|uniform]
+        [--stats rs_stats.json] [--force] [--quiet]
+
+INPUT2 is the second date of a change detection pair; for the optical +
+SAR-L2 fusion models give ``--sar SAR.tif`` (INPUT is the optical raster).
+Outputs keep the input's CRS and transform: a uint8 class GeoTIFF with class
+names and a colour table (segmentation, change detection), a float32 GeoTIFF
+in metres (depth), a GeoJSON FeatureCollection in the scene CRS (detection),
+a per-window class map (scene classification; top-k printed for an image
+smaller than one window). An output equal to an input is refused, an
+existing output unless ``--force``. Bad input ends with one ``error: ...``
+line and exit code 1.
+"""
+import argparse
+import os.path as osp
+import sys
+
+if __package__ in (None, ''):  # run as a script from a source checkout
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('input', help='scene raster (date 1 for change detection,'
+                   ' the optical raster for opt + SAR-L2 models)')
+    p.add_argument('input2', nargs='?', help='date 2 of a change pair')
+    p.add_argument('--sar', help='SAR-L2 raster of an opt + SAR-L2 model')
+    p.add_argument('--out', required=True, help='output .tif / .geojson')
+    p.add_argument('--crop', type=int, help='window size in pixels '
+                   '(default: the model\'s test crop)')
+    p.add_argument('--overlap', type=int,
+                   help='overlap of neighbouring windows (default crop/4)')
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--blend', default='cosine',
+                   choices=('cosine', 'triangular', 'uniform'))
+    p.add_argument('--probs', action='store_true',
+                   help='also write per-class probabilities (<out>_probs.tif)')
+    p.add_argument('--stats', help='per-modality statistics JSON for '
+                   'checkpoints that do not carry them')
+    p.add_argument('--show', help='write a quick-look PNG with the '
+                   'prediction drawn over the scene')
+    p.add_argument('--show-size', type=int, default=1024,
+                   help='longer side of the quick look in pixels')
+    p.add_argument('--force', action='store_true',
+                   help='replace existing outputs (never an input)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+def _inputs(args):
+    if args.input2 and args.sar:
+        raise ValueError('give INPUT2 (change detection) or --sar (opt + '
+                         'SAR-L2), not both')
+    if args.input2:
+        return (args.input, args.input2)
+    if args.sar:
+        return {'opt': args.input, 'sar_l2': args.sar}
+    return args.input
+
+
+def infer(args):
+    from mmringmoe.engine import cli
+    from mmringmoe.apis.writers import check_output_path
+    inputs = _inputs(args)
+    paths = [args.input] + [p for p in (args.input2, args.sar) if p]
+    for path in paths:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'input {path} does not exist')
+    outs = [args.out] + ([args.show] if args.show else [])
+    try:
+        for out in outs:  # before the model is built: fail fast
+            check_output_path(out, paths, args.force)
+        cfg = cli.load_config(args.config)
+        from mmringmoe.apis import RSInferencer
+        from mmringmoe.apis.quicklook import render_quicklook
+        inferencer = RSInferencer(cfg, args.checkpoint, device=args.device,
+                                  stats=args.stats)
+        bar = None
+        quiet = args.quiet or not sys.stderr.isatty()
+
+        def progress(done, total):
+            nonlocal bar
+            if quiet:
+                return
+            if bar is None:
+                from tqdm import tqdm
+                bar = tqdm(total=total, unit='win', desc='windows',
+                           file=sys.stderr)
+            bar.update(done - bar.n)
+
+        result = inferencer(inputs, out=args.out, crop=args.crop,
+                            overlap=args.overlap, batch_size=args.batch_size,
+                            blend=args.blend, probs=args.probs,
+                            overwrite=args.force, progress=progress)
+        if bar is not None:
+            bar.close()
+        if args.show:
+            from mmringmoe.apis.scene import build_scene
+            render_quicklook(result, build_scene(inputs), inferencer.spec,
+                             args.show, max_size=args.show_size,
+                             overwrite=args.force)
+    except (ValueError, FileExistsError) as e:
+        raise cli.UserError(str(e).strip().splitlines()[0]) from e
+    summary = (f'{result.task}: {result.num_windows} windows '
+               f'({result.num_skipped} all-nodata skipped) -> {args.out}')
+    if result.topk:
+        summary += '; top-k: ' + ', '.join(f'{c} {s:.3f}'
+                                           for c, s in result.topk)
+    if args.show:
+        summary += f'; quick look {args.show}'
+    print(summary)
+    return result
+
+
+def main(argv=None):
+    from mmringmoe.engine.cli import run_cli
+    return run_cli(infer, parse_args(argv))
+
+
+if __name__ == '__main__':
+    main()
