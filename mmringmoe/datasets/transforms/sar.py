@@ -73,11 +73,60 @@ def power_display(img: np.ndarray,
 _SCALES = ('linear', 'db', 'log1p')
 
 
+def valid_power(img: np.ndarray,
+                valid_mask: Optional[np.ndarray] = None
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """Polarimetric power and the pixels where it is a measurement.
+
+    Args:
+        img (np.ndarray): ``(H, W, 8)`` real/imaginary channels or
+            ``(H, W, 4)`` complex, any dtype.
+        valid_mask (np.ndarray, optional): ``(H, W)`` bool, the loader's
+            valid-pixel mask (declared nodata, NaN, ...).
+
+    Returns:
+        tuple: ``power`` float64 ``(H, W)`` (Eq. 5, |HH|^2 + |HV|^2 + |VH|^2
+        + |VV|^2 of the raw values) and ``valid`` bool ``(H, W)``: finite,
+        strictly positive power inside ``valid_mask``. Zero power (all eight
+        values 0) is the fill value of SAR-L1 products, not a measurement.
+
+    Raises:
+        ValueError: ``valid_mask`` is not ``(H, W)``.
+    """
+    with np.errstate(over='ignore', invalid='ignore'):
+        power = sar_power(img)
+        valid = np.isfinite(power) & (power > 0)
+    if valid_mask is not None:
+        valid_mask = np.asarray(valid_mask)
+        if valid_mask.shape != power.shape:
+            raise ValueError(f'valid_mask of shape {valid_mask.shape} does '
+                             f'not match the SAR-L1 image {power.shape}.')
+        valid &= valid_mask.astype(bool)
+    return power, valid
+
+
+def power_db_values(img: np.ndarray,
+                    valid_mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """``10 log10(power)`` of the valid pixels (see :func:`valid_power`),
+    1-D float64, no epsilon.
+
+    The SAR-L1 statistics ``power_db_mean``/``power_db_std`` of
+    ``compute_rs_stats.py`` are the mean and population std of these values
+    pooled over every tile; :class:`SARPower` with ``scale='db'`` standardises
+    exactly the same values.
+    """
+    power, valid = valid_power(img, valid_mask)
+    return 10.0 * np.log10(power[valid])
+
+
 def scale_power(power: np.ndarray, scale: str) -> np.ndarray:
+    """``'linear'`` (unchanged), ``'db'`` (10 log10, no epsilon: give
+    positive power only, see :func:`valid_power`) or ``'log1p'``."""
     if scale == 'linear':
         return power
     if scale == 'db':
-        return to_db(power)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            return 10.0 * np.log10(power)
     if scale == 'log1p':
         return np.log1p(power)
     raise ValueError(f'Unknown power scale {scale!r}; expected one of {_SCALES}')
@@ -87,12 +136,26 @@ def scale_power(power: np.ndarray, scale: str) -> np.ndarray:
 class SARPower(BaseTransform):
     """Physics-informed SAR-L1 target: the polarimetric power (Eq. 5).
 
-    Computed from the raw values in ``results[in_key]`` (put it after the
-    geometric augmentations and before any normalisation), written to
-    ``results[out_key]`` as float32 ``(H, W)``.
+    Computed from the raw complex values in ``results[in_key]``: put it
+    right after the loader, BEFORE any crop, resize or flip (interpolating
+    complex speckle mixes phases: a 2x bilinear upsampling lowers the mean
+    power by about 4 dB) and before any normalisation. The geometric
+    transforms then move the power map and the valid mask with the image
+    (``RSRandomResizedCrop``/``RSResize``/``RSRandomFlip``, nearest
+    neighbour).
+
+    Pixels without a measurement -- non-positive or non-finite power, or
+    ``False`` in an incoming ``results['valid_mask']`` -- are excluded: they
+    are ``False`` in the ``results['valid_mask']`` written here, hold 0 in
+    the target, and are left out of the reconstruction loss
+    (:class:`mmringmoe.models.RingMoEMIM`). They never become -100 dB.
+
+    Writes ``results[out_key]`` float32 ``(H, W)`` and
+    ``results['valid_mask']`` bool ``(H, W)``.
 
     Args:
-        in_key (str): Source array. Defaults to ``'img'``.
+        in_key (str): Source array, ``(H, W, 8)`` real/imaginary or
+            ``(H, W, 4)`` complex. Defaults to ``'img'``.
         out_key (str): Destination. Defaults to ``'gt_power'``.
         scale (str): ``'linear'`` (the power itself), ``'db'``
             (10 log10 power) or ``'log1p'``. Raw int16 powers span ~10 orders
@@ -103,7 +166,13 @@ class SARPower(BaseTransform):
         stats_file (str, optional): Statistics JSON of
             ``compute_rs_stats.py``; with ``scale='db'`` and no ``mean``/
             ``std``, its ``sar_l1.power_db_mean/std`` are used (read at the
-            first sample, so the file may be written with the data).
+            first sample, so the file may be written with the data). They
+            must be the statistics of :func:`power_db_values` (positive power
+            only), which the file states with ``power_db_num_pixels``.
+
+    Raises:
+        ValueError: not a SAR-L1 array; a statistics file without positive
+            power statistics.
     """
 
     def __init__(self,
@@ -115,6 +184,8 @@ class SARPower(BaseTransform):
                  stats_file: Optional[str] = None):
         if scale not in _SCALES:
             raise ValueError(f'scale must be one of {_SCALES}, got {scale!r}')
+        if std is not None and not std > 0:
+            raise ValueError(f'SARPower: std must be positive, got {std}')
         self.in_key, self.out_key, self.scale = in_key, out_key, scale
         self.mean, self.std = mean, std
         self.stats_file = stats_file
@@ -126,9 +197,17 @@ class SARPower(BaseTransform):
         if 'power_db_mean' not in st:
             raise ValueError(f'{self.stats_file!r} has no sar_l1 power_db '
                              'statistics; rerun compute_rs_stats.py')
+        if 'power_db_num_pixels' not in st:
+            raise ValueError(
+                f'{self.stats_file!r}: sar_l1 power_db statistics without '
+                '"power_db_num_pixels" predate positive-power-only statistics '
+                '(zero power counted as -100 dB); rerun compute_rs_stats.py')
         if self.scale != 'db':
             raise ValueError("SARPower: stats_file statistics are in dB; use "
                              "scale='db'")
+        if not st['power_db_std'] > 0:
+            raise ValueError(f'{self.stats_file!r}: sar_l1 power_db_std is '
+                             f'{st["power_db_std"]}')
         self.mean, self.std = st['power_db_mean'], st['power_db_std']
         self.stats_file = None
 
@@ -140,12 +219,16 @@ class SARPower(BaseTransform):
                 f'(H, W, 8) SAR-L1 array, got shape {img.shape}.')
         if self.stats_file is not None and self.mean is None:
             self._load_stats()
-        target = scale_power(sar_power(img), self.scale)
+        power, valid = valid_power(img, results.get('valid_mask'))
+        target = np.zeros(power.shape, np.float64)
+        v = scale_power(power[valid], self.scale)
         if self.mean is not None:
-            target = target - self.mean
+            v = v - self.mean
         if self.std is not None:
-            target = target / self.std
+            v = v / self.std
+        target[valid] = v
         results[self.out_key] = target.astype(np.float32)
+        results['valid_mask'] = valid
         return results
 
     def __repr__(self):
@@ -244,6 +327,6 @@ class SARPauliRGB(BaseTransform):
 
 __all__ = [
     'as_complex', 'sar_power', 'sar_amplitude_phase', 'to_db', 'pauli_rgb',
-    'power_display', 'scale_power', 'SARPower', 'SARAmplitudePhase',
+    'power_display', 'valid_power', 'power_db_values', 'scale_power', 'SARPower', 'SARAmplitudePhase',
     'SARLogScale', 'SARPauliRGB'
 ]
