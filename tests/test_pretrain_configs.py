@@ -47,8 +47,10 @@ def test_config_builds(path):
     assert opt.type == 'AdamW' and opt.weight_decay == 0.05
     if 'tiny' not in path:
         assert opt.lr == 2e-4
-        crop = pipes[mods[0]][1]
-        assert crop.scale == 192 and tuple(crop.crop_ratio_range) == (0.2, 1.0)
+        for m in mods:
+            crop, = [s for s in pipes[m] if 'RandomResizedCrop' in s.type]
+            assert crop.scale == 192 and tuple(
+                crop.crop_ratio_range) == (0.2, 1.0)
     name = osp.basename(path)
     bb = cfg.model.backbone
     if 'nospecialized' in name:

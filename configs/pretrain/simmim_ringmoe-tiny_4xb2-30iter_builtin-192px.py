@@ -18,23 +18,30 @@ mask_generator = dict(
     mask_patch_size=32,
     model_patch_size=4,
     mask_ratio=0.6)
+# as the base config: SAR-L1 power from the raw complex values before the
+# crop; nearest resampling of the complex channels; valid_mask travels along
 geometric = [
     dict(type='mmringmoe.RSRandomResizedCrop', scale=192,
          crop_ratio_range=(0.2, 1.0)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='mmringmoe.RSRandomFlip', prob=0.5, direction='horizontal'),
+]
+geometric_sar_l1 = [
+    dict(type='mmringmoe.RSRandomResizedCrop', scale=192,
+         crop_ratio_range=(0.2, 1.0), interpolation='nearest'),
+    dict(type='mmringmoe.RSRandomFlip', prob=0.5, direction='horizontal'),
 ]
 pack = dict(
     type='PackInputs',
-    algorithm_keys=['gt_power'],
+    algorithm_keys=['gt_power', 'valid_mask'],
     meta_keys=('img_path', 'modality', 'num_bands', 'flip'))
 train_pipeline = dict(
     opt=[dict(type='mmringmoe.LoadRSImageFromFile', modality='opt'),
          *geometric, mask_generator, pack],
     ms=[dict(type='mmringmoe.LoadRSImageFromFile', modality='ms'),
         *geometric, mask_generator, pack],
-    sar_l1=[dict(type='mmringmoe.LoadComplexSAR'), *geometric,
+    sar_l1=[dict(type='mmringmoe.LoadComplexSAR'),
             dict(type='mmringmoe.SARPower', scale='db', stats_file=stats_file),
-            mask_generator, pack],
+            *geometric_sar_l1, mask_generator, pack],
     sar_l2=[dict(type='mmringmoe.LoadRSImageFromFile', modality='sar_l2'),
             *geometric, mask_generator, pack],
 )

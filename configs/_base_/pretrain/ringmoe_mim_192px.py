@@ -1,8 +1,9 @@
 # RingMoE multi-modal SimMIM pretraining (paper Sec. 3.1, 3.3, Appendix B.3):
 # 192 px, mask patch 32, ratio 0.6, model patch 4, learned mask token, one linear
 # decoder per modality, pixel targets for opt/ms/sar_l2 and the polarimetric
-# power for sar_l1 (Eq. 5), Eq. 6 squared error over masked pixels summed over
-# modalities + 0.001 x load-balance loss (Eq. 7). AdamW lr 2e-4, wd 0.05,
+# power for sar_l1 (Eq. 5), Eq. 6 squared error over masked valid (not nodata)
+# pixels, per modality, summed over modalities + 0.001 x load-balance loss
+# (Eq. 7). AdamW lr 2e-4, wd 0.05,
 # RandomResizedCrop(0.2-1.0) to 192 + horizontal flip.
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmringmoe'], allow_failed_imports=False)
@@ -18,26 +19,40 @@ mask_generator = dict(
     mask_patch_size=32,
     model_patch_size=4,
     mask_ratio=0.6)
+# the crop and flip also move the per-pixel maps: 'valid_mask' (every loader)
+# and 'gt_power' (SAR-L1), nearest neighbour
 geometric = [
     dict(type='mmringmoe.RSRandomResizedCrop', scale=192,
          crop_ratio_range=(0.2, 1.0)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='mmringmoe.RSRandomFlip', prob=0.5, direction='horizontal'),
+]
+# SAR-L1: the complex channels are resampled with nearest neighbour, so every
+# input pixel stays a measured complex value (bilinear interpolation of
+# complex speckle mixes phases: a 2x upsampling lowers the mean power by about
+# 4 dB, depending on the random crop scale, away from the statistics)
+geometric_sar_l1 = [
+    dict(type='mmringmoe.RSRandomResizedCrop', scale=192,
+         crop_ratio_range=(0.2, 1.0), interpolation='nearest'),
+    dict(type='mmringmoe.RSRandomFlip', prob=0.5, direction='horizontal'),
 ]
 pack = dict(
     type='PackInputs',
-    algorithm_keys=['gt_power'],
+    algorithm_keys=['gt_power', 'valid_mask'],
     meta_keys=('img_path', 'modality', 'num_bands', 'flip'))
 # one pipeline per modality: images stay in their dtype (uint8, int16 SAR)
 # until the data preprocessor normalises them with the stored statistics; the
-# SAR-L1 power target is computed from the raw values after the crop.
+# SAR-L1 power target (Eq. 5) is computed from the raw complex values BEFORE
+# the crop and flip, which then move it with the image. Pixels without a
+# measurement (nodata, zero power) are False in 'valid_mask' and left out of
+# the loss.
 train_pipeline = dict(
     opt=[dict(type='mmringmoe.LoadRSImageFromFile', modality='opt'),
          *geometric, mask_generator, pack],
     ms=[dict(type='mmringmoe.LoadRSImageFromFile', modality='ms'),
         *geometric, mask_generator, pack],
-    sar_l1=[dict(type='mmringmoe.LoadComplexSAR'), *geometric,
+    sar_l1=[dict(type='mmringmoe.LoadComplexSAR'),
             dict(type='mmringmoe.SARPower', scale='db', stats_file=stats_file),
-            mask_generator, pack],
+            *geometric_sar_l1, mask_generator, pack],
     sar_l2=[dict(type='mmringmoe.LoadRSImageFromFile', modality='sar_l2'),
             *geometric, mask_generator, pack],
 )
