@@ -46,6 +46,8 @@ def make_batch(n_per_mod=2, seed=0, order=None):
             if m == 'sar_l1':
                 ds.set_field(np.log10(sar_power(img)).astype(np.float32),
                              'gt_power')
+                # as SARPower writes it: positive power
+                ds.set_field(sar_power(img) > 0, 'valid_mask')
             items.append(dict(inputs=torch.from_numpy(img).permute(2, 0, 1),
                               data_samples=ds))
     return pseudo_collate(items)

@@ -8,6 +8,7 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.model import BaseDataPreprocessor, BaseModule
@@ -21,6 +22,13 @@ from mmringmoe.registry import MODELS
 #: map (1 channel) for sar_l1 (Eq. 5).
 TARGET_CHANNELS = dict(opt=3, ms=4, sar_l1=1, sar_l2=1)
 INPUT_CHANNELS = dict(opt=3, ms=4, sar_l1=8, sar_l2=1)
+
+
+def _as_tensor(x, dtype=None) -> torch.Tensor:
+    """numpy (also flipped views with negative strides) or tensor -> tensor."""
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x)
+    return torch.as_tensor(x, dtype=dtype)
 
 
 def _modality_of(data_sample) -> str:
@@ -39,7 +47,9 @@ class RingMoEMIMDataPreprocessor(BaseDataPreprocessor):
 
     Input: ``pseudo_collate`` output, ``inputs`` a list of ``(C_m, H, W)``
     tensors in any dtype (8-bit, int16 SAR, float), ``data_samples`` with
-    ``metainfo['modality']``. Output: ``inputs`` ``{modality: (B_m, C_m, H,
+    ``metainfo['modality']`` and optionally ``valid_mask`` (``(H, W)`` bool;
+    nodata pixels are set to 0 after normalisation, see
+    :meth:`zero_nodata`). Output: ``inputs`` ``{modality: (B_m, C_m, H,
     W) float}`` and ``data_samples`` ``{modality: [samples]}``, modalities in
     ``modalities`` order so every rank and run builds the same dict.
 
@@ -128,9 +138,31 @@ class RingMoEMIMDataPreprocessor(BaseDataPreprocessor):
             if m not in groups:
                 continue
             xs, dss = zip(*groups[m])
-            out_inputs[m] = self.normalize(m, torch.stack(xs))
+            out_inputs[m] = self.zero_nodata(
+                m, self.normalize(m, torch.stack(xs)), dss)
             out_samples[m] = list(dss)
         return dict(inputs=out_inputs, data_samples=out_samples)
+
+    @staticmethod
+    def zero_nodata(modality: str, x: torch.Tensor,
+                    samples: Sequence) -> torch.Tensor:
+        """Set the normalised input of nodata pixels (``valid_mask`` False in
+        the data sample) to 0, the band mean, so the fill value (255, 65535,
+        -9999, ...) never reaches the encoder. ``x``: ``(B, C, H, W)``."""
+        for i, ds in enumerate(samples):
+            if 'valid_mask' not in ds:
+                continue
+            v = _as_tensor(ds.valid_mask).to(device=x.device,
+                                                  dtype=torch.bool)
+            if tuple(v.shape) != tuple(x.shape[-2:]):
+                raise ValueError(
+                    f'RingMoEMIMDataPreprocessor: valid_mask of '
+                    f'{ds.metainfo.get("img_path")!r} ({modality}) has shape '
+                    f'{tuple(v.shape)}, the image {tuple(x.shape[-2:])}.')
+            if not bool(v.all()):
+                x[i] = torch.where(v, x[i], torch.zeros((), dtype=x.dtype,
+                                                        device=x.device))
+        return x
 
 
 @MODELS.register_module()
@@ -173,8 +205,10 @@ class RingMoEMIM(BaseSelfSupervisor):
     """RingMoE masked image modeling pretraining.
 
     Loss (Eq. 6-7): for every modality of the batch the squared error over
-    its masked pixels (mean over masked elements), summed over modalities,
-    plus ``aux_loss_weight`` x the backbone's load-balance loss.
+    its masked valid pixels (mean over those pixels' elements; nodata pixels,
+    ``valid_mask`` False, do not count, see :meth:`reconstruction_loss`),
+    summed over modalities, plus ``aux_loss_weight`` x the backbone's
+    load-balance loss.
 
     Args:
         backbone (dict): ``mmringmoe.RingMoE`` with ``use_mask_token=True``.
@@ -262,7 +296,78 @@ class RingMoEMIM(BaseSelfSupervisor):
 
     @staticmethod
     def _stack_masks(samples: List) -> torch.Tensor:
-        return torch.stack([torch.as_tensor(ds.mask) for ds in samples])
+        return torch.stack([_as_tensor(ds.mask) for ds in samples])
+
+    def valid_masks(self, modality: str, samples: List,
+                    shape: Sequence[int]) -> torch.Tensor:
+        """``(B, H, W)`` bool valid-pixel masks of a modality's batch.
+
+        From every sample's ``valid_mask`` (``(H, W)`` bool, written by the
+        loaders for nodata and by :class:`SARPower` for non-positive power,
+        moved by the crop/flip, packed by ``PackInputs(algorithm_keys=[...,
+        'valid_mask'])``). A sample without one counts as all valid, except
+        for the SAR-L1 power target, whose nodata pixels hold a 0 fill value:
+        there it is an error.
+        """
+        h, w = int(shape[-2]), int(shape[-1])
+        out = []
+        for ds in samples:
+            if 'valid_mask' not in ds:
+                if modality == 'sar_l1' and self.sar_l1_target == 'power':
+                    raise ValueError(
+                        f'SAR-L1 sample {ds.metainfo.get("img_path")!r} '
+                        'carries no valid_mask: pack it with PackInputs('
+                        "algorithm_keys=['gt_power', 'valid_mask']) after "
+                        'mmringmoe.SARPower.')
+                out.append(torch.ones((h, w), dtype=torch.bool))
+                continue
+            v = _as_tensor(ds.valid_mask).to(torch.bool)
+            if tuple(v.shape) != (h, w):
+                raise ValueError(
+                    f'RingMoEMIM: valid_mask of {ds.metainfo.get("img_path")!r}'
+                    f' ({modality}) has shape {tuple(v.shape)}, the target '
+                    f'{(h, w)}; move it with the crop/resize/flip.')
+            out.append(v.cpu())
+        return torch.stack(out)
+
+    def reconstruction_loss(self, modality: str, pred: torch.Tensor,
+                            target: torch.Tensor, mask: torch.Tensor,
+                            valid: torch.Tensor) -> torch.Tensor:
+        """Eq. 6 for one modality over its masked AND valid pixels.
+
+        Args:
+            pred, target (torch.Tensor): ``(B, C, H, W)``.
+            mask (torch.Tensor): ``(B, H/p, W/p)`` SimMIM mask on the model's
+                patch grid (``p`` = head ``patch_size``), 1 = masked.
+            valid (torch.Tensor): ``(B, H, W)`` bool valid-pixel mask.
+
+        Returns:
+            torch.Tensor: scalar, the head's criterion (L2 or L1) averaged
+            over every channel of every masked valid pixel of the batch
+            (``sum / (n_pixels * C)``, mmpretrain's
+            ``PixelReconstructionLoss`` with the combined mask). Pixels that
+            are not counted cannot change it, whatever their target or
+            prediction. 0 (with a graph, no NaN) when the batch has no masked
+            valid pixel.
+        """
+        head = self.head[modality]
+        p = head.patch_size
+        pix = mask.repeat_interleave(p, 1).repeat_interleave(p, 2).bool()
+        if pix.shape != valid.shape:
+            raise ValueError(
+                f'RingMoEMIM: {modality!r} mask on pixels {tuple(pix.shape)} '
+                f'and valid mask {tuple(valid.shape)} differ in size.')
+        weight = (pix & valid.to(pix.device)).unsqueeze(1)
+        if not bool(weight.any()):
+            return pred.sum() * 0.
+        # uncounted pixels: target := prediction, so a non-finite fill value
+        # there cannot reach the loss or its gradient
+        target = torch.where(weight, target.to(pred.dtype), pred.detach())
+        # mmpretrain >= 1.0 names the loss module ``loss_module``
+        loss_module = getattr(head, 'loss_module', None)
+        if loss_module is None:
+            loss_module = head.loss
+        return loss_module(pred, target, weight.to(pred.dtype))
 
     def target(self, modality: str, x: torch.Tensor,
                samples: List) -> torch.Tensor:
@@ -276,7 +381,7 @@ class RingMoEMIM(BaseSelfSupervisor):
                     "mmringmoe.SARPower to the sar_l1 pipeline (before "
                     "normalisation) and PackInputs(algorithm_keys=['gt_power'])")
             power = torch.stack([
-                torch.as_tensor(ds.gt_power, dtype=torch.float32)
+                _as_tensor(ds.gt_power, dtype=torch.float32)
                 for ds in samples
             ]).to(x.device)
             return power.unsqueeze(1) if power.dim() == 3 else power
@@ -291,11 +396,14 @@ class RingMoEMIM(BaseSelfSupervisor):
         }
         feats = self.backbone(inputs, mask=masks)
         preds = self.neck({m: f[-1] for m, f in feats.items()})
-        return {
-            m: dict(pred=preds[m], mask=masks[m],
-                    target=self.target(m, inputs[m], data_samples[m]))
-            for m in inputs
-        }
+        x = next(iter(inputs.values()))
+        out = {}
+        for m in inputs:
+            target = self.target(m, inputs[m], data_samples[m])
+            out[m] = dict(pred=preds[m], mask=masks[m], target=target,
+                          valid=self.valid_masks(m, data_samples[m],
+                                                 target.shape).to(x.device))
+        return out
 
     def loss(self, inputs: Dict[str, torch.Tensor],
              data_samples: Dict[str, List], **kwargs) -> Dict[str, torch.Tensor]:
@@ -309,8 +417,8 @@ class RingMoEMIM(BaseSelfSupervisor):
                     f'RingMoEMIM: {m!r} prediction {tuple(out["pred"].shape)} '
                     f'and target {tuple(out["target"].shape)} differ in size; '
                     'crop inputs to a multiple of the mask patch size.')
-            losses[f'loss_rec_{m}'] = self.head[m].loss(
-                out['pred'], out['target'], out['mask'])
+            losses[f'loss_rec_{m}'] = self.reconstruction_loss(
+                m, out['pred'], out['target'], out['mask'], out['valid'])
         aux = self.backbone.aux_loss()
         losses['loss_aux'] = self.aux_loss_weight * aux
         return losses
