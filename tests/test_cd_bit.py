@@ -74,7 +74,7 @@ def _tiny(cfg, data_root):
     (LEVIR, 'label', '.png', 1),   # mmseg levircd.py slices: 0/1 masks
     (CDD, 'OUT', '.jpg', 255),     # CDD: 0/255 JPEG masks
     # a sparse (MoE) variant end to end: balance loss through the runner
-    (LEVIR.replace('-kc_', '-ep_'), 'label', '.png', 255),
+    (LEVIR.replace('-kc_', '-ep_'), 'label', '.png', 1),
 ])
 def test_bit_config_train_and_test(tmp_path, config, label_dir, ext,
                                    label_value):
@@ -128,7 +128,7 @@ def test_pair_geometry_is_shared(tmp_path):
         np.uint8) * 255)
     pipeline = Compose([
         dict(type='mmringmoe.LoadBitemporalImageFromFile'),
-        dict(type='mmringmoe.LoadChangeLabel'),
+        dict(type='mmringmoe.LoadChangeLabel', label_convention='0/255'),
         dict(type='RandomCrop', crop_size=(64, 64)),
         dict(type='RandomFlip', prob=[0.5, 0.5],
              direction=['horizontal', 'vertical']),

@@ -25,7 +25,7 @@ def test_masked_average_pooling_hand_computed():
     out = masked_average_pooling(feats, mask)
     torch.testing.assert_close(out, torch.tensor([[(1 + 3 + 4) / 3,
                                                    (10 + 30 + 40) / 3]]))
-    # a mask at twice the feature resolution: bilinear down-sampling of a
+    # a mask at twice the feature resolution: area down-sampling of a
     # constant block keeps it exact
     big = mask.repeat_interleave(2, 1).repeat_interleave(2, 2)
     torch.testing.assert_close(masked_average_pooling(feats, big), out)

@@ -9,13 +9,14 @@ or mmseg ``METAINFO``) names.
 import os
 import os.path as osp
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 
 from mmringmoe.registry import DATASETS
+from .label_conventions import (check_convention, load_binary_label,
+                                load_index_label)
 
 # --------------------------------------------------------------------------
 # Tab. A2: scene classification class splits (train / val / test)
@@ -238,6 +239,12 @@ class FewShotSegEpisodeDataset(_EpisodicDataset):
     qualifying pair (``num_episodes=None``); testing draws ``num_episodes``
     seeded pairs.
 
+    ``label_convention`` (default ``'index'``: class indices) may name a
+    binary mask convention (``'0/1'``, ``'0/255'``, ``'0/1/255'``,
+    ``'0/255-jpeg'``, ``'auto'``; class 1 = foreground, see
+    :mod:`mmringmoe.datasets.label_conventions`); the pipeline's
+    ``LoadSegAnnotations`` must name the same one (checked).
+
     Each item: ``inputs = dict(query=(3,H,W), support=(3,H,W),
     support_mask=(H,W))``; ``data_samples`` carries ``gt_mask`` (query,
     1 = class, 0 = other, 255 = ignore) and metainfo ``class_index``,
@@ -251,7 +258,8 @@ class FewShotSegEpisodeDataset(_EpisodicDataset):
                     reduce_zero_label=True))
 
     def __init__(self, dataset_name, fold, split, num_episodes=None, seed=0,
-                 min_fg_pixels=2 * 32 * 32, ignore_index=255, **kwargs):
+                 min_fg_pixels=2 * 32 * 32, ignore_index=255,
+                 label_convention='index', **kwargs):
         if dataset_name not in FEWSHOT_SEG_FOLDS:
             raise ValueError(f'dataset_name must be one of '
                              f'{sorted(FEWSHOT_SEG_FOLDS)}, got '
@@ -266,22 +274,37 @@ class FewShotSegEpisodeDataset(_EpisodicDataset):
         self.seed = seed
         self.min_fg_pixels = min_fg_pixels
         self.ignore_index = ignore_index
+        self.label_convention = check_convention(label_convention)
         d = self._DEFAULTS[dataset_name]
         self.img_suffix = d['img_suffix']
         self.seg_map_suffix = d['seg_map_suffix']
         self.reduce_zero_label = d['reduce_zero_label']
         super().__init__(**kwargs)
+        for t in getattr(self.pipeline, 'transforms', []):
+            conv = getattr(t, 'label_convention', None)
+            if conv is not None and conv != self.label_convention:
+                raise ValueError(
+                    f'{type(self).__name__}: label_convention '
+                    f'{self.label_convention!r} but the pipeline\'s {t!r} '
+                    f'reads {conv!r}; give both the same convention.')
 
     def _read_label(self, path):
-        label = mmcv.imread(path, flag='unchanged')
-        if label is None:
+        """Class-index map as int64, read in the file's own dtype by
+        ``read_label_map`` (a file of several differing bands, a JPEG map or
+        values outside 0..255 are refused naming the file; mmcv's reader
+        kept band 0 of a colour label and wrapped 16-bit values)."""
+        if not osp.isfile(path):
             raise FileNotFoundError(f'label map not found: {path}')
-        if label.ndim == 3:
-            label = label[..., 0]
-        label = label.astype(np.int64)
+        if self.label_convention != 'index':
+            # a binary mask: class 1 is the foreground
+            return load_binary_label(path, self.label_convention,
+                                     self.ignore_index).astype(np.int64)
+        label = load_index_label(path, self.ignore_index,
+                                 allow_one_hot=False).astype(np.int64)
         if self.reduce_zero_label:
+            ignore = label == self.ignore_index  # declared nodata of the file
             label = np.where(label == 0, 256, label) - 1
-            label[label == 255] = self.ignore_index
+            label[(label == 255) | ignore] = self.ignore_index
         return label
 
     def load_data_list(self):

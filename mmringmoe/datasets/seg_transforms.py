@@ -17,59 +17,77 @@ from mmcv.transforms import BaseTransform
 from mmseg.datasets.transforms import LoadAnnotations
 
 from mmringmoe.registry import TRANSFORMS
+from .label_conventions import (check_convention, load_binary_label,
+                                load_index_label, nodata_to_ignore)
 from .transforms.normalize import NormalizeRS
-from .transforms.raster_io import LoadRSImageFromFile, read_raster
+from .transforms.raster_io import LoadRSImageFromFile
 
 
 @TRANSFORMS.register_module()
 class LoadSegAnnotations(LoadAnnotations):
-    """mmseg ``LoadAnnotations`` that checks the map against its image.
+    """mmseg ``LoadAnnotations`` that keeps the file's values and checks them.
 
-    Also reads label rasters that Pillow cannot (multi-band / 16-bit TIFF):
-    a single-band raster holds class indices; a raster with ``C > 1`` bands
-    is one-hot (band ``k`` non-zero where class ``k`` lies, as DynamicEarthNet
-    stores it) and becomes ``argmax``, with ``ignore_index`` where no band is
-    set.
+    Every label file is read by :func:`read_label_map` in its own dtype
+    (mmseg's reader casts to uint8, which wraps 16-bit maps silently):
+
+    * ``label_convention='index'`` (default): one band of class indices,
+      ``ignore_index`` for unlabelled pixels. A multi-band TIFF / npy whose
+      bands differ is one-hot (band ``k`` non-zero where class ``k`` lies,
+      as DynamicEarthNet stores it) and becomes ``argmax``, with
+      ``ignore_index`` where no band is set; a pixel with several bands set
+      is refused (a colour-coded label is not one-hot). JPEG is refused
+      (lossy). ``reduce_zero_label`` and ``label_map`` apply here only.
+    * a binary convention (``'0/1'``, ``'0/255'``, ``'0/1/255'``,
+      ``'0/255-jpeg'``, ``'auto'``; see
+      :mod:`mmringmoe.datasets.label_conventions`) for two-class masks:
+      decoded to 0 / 1 / ``ignore_index``.
+
+    With ``nodata_to_ignore`` (default) the pixels that the image loader
+    marked invalid (``results['valid_mask']`` False: declared nodata, mask
+    band, NaN) become ``ignore_index``: training and evaluation skip them.
 
     Raises ``ValueError`` naming the file when the map's size differs from
-    the image's (``ori_shape``) or when it holds a value outside
-    ``[0, num_classes)`` and ``ignore_index`` (after ``reduce_zero_label``).
+    the image's (``ori_shape``), when a value lies outside
+    ``[0, num_classes)`` and ``ignore_index`` (after ``reduce_zero_label``),
+    or when the file does not fit ``label_convention``.
 
     Args:
         num_classes (int, optional): classes of the data set; ``None`` skips
             the value check.
         ignore_index (int): label of unannotated pixels. Defaults to 255.
+        label_convention (str): see above. Defaults to ``'index'``.
+        nodata_to_ignore (bool): invalid input pixels -> ``ignore_index``.
+            Defaults to True.
         Other args as ``mmseg.datasets.transforms.LoadAnnotations``.
     """
 
     def __init__(self,
                  num_classes: Optional[int] = None,
                  ignore_index: int = 255,
+                 label_convention: str = 'index',
+                 nodata_to_ignore: bool = True,
                  **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.label_convention = check_convention(label_convention)
+        self.nodata_to_ignore = nodata_to_ignore
 
     @staticmethod
     def _is_raster(path: str) -> bool:
         return str(path).lower().endswith(('.tif', '.tiff', '.npy'))
 
-    def _load_raster_map(self, results: dict) -> None:
+    def _read(self, results: dict) -> np.ndarray:
         path = results['seg_map_path']
-        arr = read_raster(path, self.backend_args)
-        if arr.shape[2] == 1:
-            seg = arr[..., 0]
-            if seg.min() < 0 or seg.max() > 255:
-                raise ValueError(
-                    f'Label map {path!r}: values must lie in 0..255 (class '
-                    f'indices), found {seg.min()}..{seg.max()}.')
-            seg = seg.astype(np.uint8)
-        else:
-            hot = arr != 0
-            seg = np.argmax(hot, axis=2).astype(np.uint8)
-            seg[~hot.any(axis=2)] = self.ignore_index
-        reduce = results.get('reduce_zero_label', False)
-        if reduce:
+        if self.label_convention != 'index':
+            return load_binary_label(path, self.label_convention,
+                                     self.ignore_index,
+                                     backend_args=self.backend_args)
+        # a multi-band TIFF / npy may be one-hot; a PNG / JPEG with several
+        # differing bands is a colour-coded label and is refused
+        seg = load_index_label(path, self.ignore_index, self.backend_args,
+                               allow_one_hot=self._is_raster(path))
+        if results.get('reduce_zero_label', False):
             seg = seg.copy()
             seg[seg == 0] = 255
             seg = seg - 1
@@ -78,18 +96,17 @@ class LoadSegAnnotations(LoadAnnotations):
             copy = seg.copy()
             for old_id, new_id in results['label_map'].items():
                 seg[copy == old_id] = new_id
+        return seg
+
+    def _load_seg_map(self, results: dict) -> None:
+        seg = self._read(results)
+        self._check(results, seg)
+        if self.nodata_to_ignore:
+            seg = nodata_to_ignore(seg, results, self.ignore_index)
         results['gt_seg_map'] = seg
         results['seg_fields'].append('gt_seg_map')
 
-    def _load_seg_map(self, results: dict) -> None:
-        if self._is_raster(results['seg_map_path']):
-            self._load_raster_map(results)
-        else:
-            super()._load_seg_map(results)
-        self._check(results)
-
-    def _check(self, results: dict) -> None:
-        seg = results['gt_seg_map']
+    def _check(self, results: dict, seg: np.ndarray) -> None:
         path = results['seg_map_path']
         image_shape = results.get('ori_shape')
         if image_shape is not None and tuple(seg.shape[:2]) != tuple(
@@ -111,7 +128,35 @@ class LoadSegAnnotations(LoadAnnotations):
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(num_classes={self.num_classes}, '
-                f'ignore_index={self.ignore_index})')
+                f'ignore_index={self.ignore_index}, label_convention='
+                f'{self.label_convention!r}, nodata_to_ignore='
+                f'{self.nodata_to_ignore})')
+
+
+@TRANSFORMS.register_module()
+class NodataToIgnore(BaseTransform):
+    """Set ``ignore_index`` in ``gt_seg_map`` (and every other key of
+    ``keys``) wherever ``results['valid_mask']`` is False.
+
+    For pipelines whose label loader is mmseg's own; ``LoadSegAnnotations``
+    and ``LoadChangeLabel`` already do it (``nodata_to_ignore=True``). Place
+    it right after the label loader, before any geometric transform.
+    """
+
+    def __init__(self, ignore_index: int = 255, keys=('gt_seg_map', )):
+        self.ignore_index = ignore_index
+        self.keys = tuple(keys)
+
+    def transform(self, results: dict) -> dict:
+        for key in self.keys:
+            if key in results:
+                results[key] = nodata_to_ignore(results[key], results,
+                                                self.ignore_index)
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(ignore_index={self.ignore_index}, '
+                f'keys={self.keys})')
 
 
 @TRANSFORMS.register_module()
@@ -153,6 +198,9 @@ class LoadOptSARPair(BaseTransform):
     ``sar_l2``) each modality is normalised by ``NormalizeRS`` before
     stacking, so padding with 0 later means "the mean" for both.
 
+    ``results['valid_mask']`` (when the loader reports one) is the AND of
+    both files' valid masks.
+
     Raises ``FileNotFoundError`` when the partner file is missing and
     ``ValueError`` when the two differ in size.
     """
@@ -186,7 +234,8 @@ class LoadOptSARPair(BaseTransform):
             raise FileNotFoundError(
                 f'Optical image {results.get("img_path")!r} has no SAR '
                 f'partner ({self.sar_key!r} missing from the sample).')
-        opt = self.opt_loader(dict(img_path=results['img_path']))['img']
+        opt_out = self.opt_loader(dict(img_path=results['img_path']))
+        opt = opt_out['img']
         if self.opt_bands is not None:
             opt = SelectBands(self.opt_bands)(dict(img=opt, **{
                 'img_path': results['img_path']}))['img']
@@ -195,7 +244,8 @@ class LoadOptSARPair(BaseTransform):
                 f'{results["img_path"]!r} (modality \'opt\'): expected 3 bands, '
                 f'found {opt.shape[2]}; set opt_bands to choose them.')
         try:
-            sar = self.sar_loader({self.sar_key: results[self.sar_key]})['img']
+            sar_out = self.sar_loader({self.sar_key: results[self.sar_key]})
+            sar = sar_out['img']
             if self.sar_band is not None:
                 sar = SelectBands([self.sar_band])(dict(
                     img=sar, img_path=results[self.sar_key]))['img']
@@ -220,6 +270,15 @@ class LoadOptSARPair(BaseTransform):
         results['ori_shape'] = img.shape[:2]
         results['modality_channels'] = (('opt', opt.shape[2]),
                                         ('sar_l2', sar.shape[2]))
+        # a pixel is valid when it is valid in both files (nodata of either
+        # becomes ignore in LoadSegAnnotations)
+        masks = [o['valid_mask'] for o in (opt_out, sar_out)
+                 if o.get('valid_mask') is not None]
+        if masks:
+            results['valid_mask'] = np.logical_and.reduce(masks)
+        for key in ('crs', 'transform', 'nodata'):
+            if key in opt_out:
+                results[key] = opt_out[key]
         return results
 
     def __repr__(self):
@@ -227,4 +286,7 @@ class LoadOptSARPair(BaseTransform):
                 f'sar_band={self.sar_band}, sar_key={self.sar_key!r})')
 
 
-__all__ = ['LoadSegAnnotations', 'SelectBands', 'LoadOptSARPair']
+__all__ = [
+    'LoadSegAnnotations', 'NodataToIgnore', 'nodata_to_ignore', 'SelectBands',
+    'LoadOptSARPair'
+]

@@ -49,9 +49,18 @@ dataset_type = 'mmringmoe.LEVIRCDDataset'
 # LEVIR-CD sliced into 256 x 256 tiles with mmseg's levircd.py converter
 # (clip 256, stride 256): <split>/{A,B,label}/*.png
 data_root = 'data/LEVIR-CD256'
+# Label values of the sliced masks: mmseg's levircd.py writes 0/1 (the
+# original 1024 x 1024 LEVIR-CD masks are 0/255: use '0/255' for them). A
+# mask that does not fit is refused with its name (see LoadChangeLabel).
+label_convention = '0/1'
+# Each date keeps its file's dtype and must have the 3 bands of 'opt';
+# pixels invalid on either date (declared nodata, NaN) become ignore (255).
+load_pair = dict(type='mmringmoe.LoadBitemporalImageFromFile', modality='opt')
+load_label = dict(type='mmringmoe.LoadChangeLabel',
+                  label_convention=label_convention)
 train_pipeline = [
-    dict(type='mmringmoe.LoadBitemporalImageFromFile'),
-    dict(type='mmringmoe.LoadChangeLabel'),
+    load_pair,
+    load_label,
     # re-scaling then cropping back to 256 (BIT: scale in [1, 1.2])
     dict(type='RandomResize', scale=crop_size, ratio_range=(1.0, 1.2),
          keep_ratio=True),
@@ -68,8 +77,8 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='mmringmoe.LoadBitemporalImageFromFile'),
-    dict(type='mmringmoe.LoadChangeLabel'),
+    load_pair,
+    load_label,
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(

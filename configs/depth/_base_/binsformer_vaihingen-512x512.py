@@ -7,7 +7,8 @@ custom_imports = dict(imports=['mmringmoe'], allow_failed_imports=False)
 crop_size = (512, 512)
 min_depth = 1e-3
 max_depth = 100.  # metres above the tile's lowest point (see LoadDSMFromFile)
-# ISPRS tiles are read with tifffile in their stored band order (IRRG / RGB)
+# ISPRS tiles are read in their stored band order (IRRG / RGB) and dtype,
+# 3 bands checked (LoadRSImageFromFile)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
@@ -70,8 +71,11 @@ model = dict(
 # ---------------------------------------------------------------- data
 dataset_type = 'mmringmoe.VaihingenDepthDataset'
 data_root = 'data/vaihingen'
+# Pixels the image or the DSM declares nodata get depth 0 = invalid
+# (LoadDSMFromFile), which SiLogLoss and DepthMetric leave out.
+load_image = dict(type='mmringmoe.LoadRSImageFromFile', modality='opt')
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='tifffile'),
+    load_image,
     dict(type='mmringmoe.LoadDSMFromFile', reference='tile_min'),
     # random rotation on the whole tile so the 512 crop rarely sees the
     # invalid (zero) corners it creates
@@ -81,7 +85,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='tifffile'),
+    load_image,
     dict(type='mmringmoe.LoadDSMFromFile', reference='tile_min'),
     dict(type='PackSegInputs')
 ]

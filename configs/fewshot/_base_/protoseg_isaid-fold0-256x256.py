@@ -18,7 +18,7 @@ model = dict(
         type='mmringmoe.EpisodeDataPreProcessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
+        bgr_to_rgb=False,  # LoadRSImageFromFile keeps the file's RGB order
         image_keys=('query', 'support')))
 
 # ---------------------------------------------------------------- data
@@ -28,15 +28,21 @@ fold = 0
 # mmseg's iSAID layout (its isaid.py converter): img_dir/{train,val},
 # ann_dir/{train,val} (*_instance_color_RGB.png class-index maps)
 data_root = 'data/iSAID'
+# The file's dtype and band order are kept and its 3 bands checked; label
+# maps are class indices in the file's own dtype (16-bit maps are refused,
+# not wrapped; JPEG is refused), and pixels the image file declares nodata
+# become ignore (255).
+load_image = dict(type='mmringmoe.LoadRSImageFromFile', modality='opt')
+load_label = dict(type='mmringmoe.LoadSegAnnotations')
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    load_image,
+    load_label,
     dict(type='Resize', scale=img_size, keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    load_image,
+    load_label,
     dict(type='Resize', scale=img_size, keep_ratio=False),
 ]
 train_dataloader = dict(

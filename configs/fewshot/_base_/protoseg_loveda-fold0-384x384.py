@@ -7,14 +7,14 @@ img_size = (384, 384)
 dataset_name = 'loveda'
 data_root = 'data/loveDA'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    _base_.load_image,
+    _base_.load_label,
     dict(type='Resize', scale=img_size, keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    _base_.load_image,
+    _base_.load_label,
     dict(type='Resize', scale=img_size, keep_ratio=False),
 ]
 train_dataloader = dict(

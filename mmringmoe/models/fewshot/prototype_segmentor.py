@@ -10,13 +10,32 @@ from mmringmoe.registry import MODELS
 from .frozen_backbone import FrozenFeatureExtractor
 
 
+def resize_mask_to(mask, size):
+    """(B, H, W) float mask -> (B, h, w) soft mask: area average when
+    shrinking (``adaptive_avg_pool2d``, so no pixel of the mask is skipped),
+    bilinear when growing."""
+    size = tuple(int(v) for v in size)
+    if tuple(mask.shape[-2:]) == size:
+        return mask
+    if mask.shape[-2] >= size[0] and mask.shape[-1] >= size[1]:
+        return F.adaptive_avg_pool2d(mask[:, None], size)[:, 0]
+    return F.interpolate(mask[:, None], size=size, mode='bilinear',
+                         align_corners=False)[:, 0]
+
+
 def masked_average_pooling(feats, mask, allow_empty=False):
     """Mean feature over the pixels where ``mask`` is 1.
 
     Args:
         feats: (B, C, h, w) features.
-        mask: (B, H, W) 0/1 mask at image resolution; it is resized
-            (bilinear, i.e. soft weights) to (h, w).
+        mask: (B, H, W) 0/1 mask at image resolution. It is brought to
+            (h, w) by area averaging (``adaptive_avg_pool2d``): each feature
+            cell is weighted by the share of its pixels in the mask, so every
+            cell that holds part of an object keeps a positive weight. (A
+            bilinear resize samples 2 x 2 pixels per cell: at stride 8 an
+            object of 6 x 6 px could fall between samples and vanish from
+            the prototype.) A mask smaller than the features is upsampled
+            bilinearly.
         allow_empty: return a zero vector instead of raising for a sample
             whose mask has no positive pixel.
     Returns:
@@ -32,9 +51,7 @@ def masked_average_pooling(feats, mask, allow_empty=False):
             'masked average pooling: the support mask of sample(s) '
             f'{empty.nonzero().flatten().tolist()} has no foreground pixel; '
             'a 1-shot episode needs the class visible in its support image')
-    if mask.shape[-2:] != feats.shape[-2:]:
-        mask = F.interpolate(mask[:, None], size=feats.shape[-2:],
-                             mode='bilinear', align_corners=False)[:, 0]
+    mask = resize_mask_to(mask, feats.shape[-2:])
     weight = mask[:, None]
     return (feats * weight).sum((2, 3)) / weight.sum((2, 3)).clamp(min=1e-5)
 
