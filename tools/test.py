@@ -1,7 +1,7 @@
 """Evaluate a checkpoint with a config of mmringmoe or of any OpenMMLab 2.0
 toolbox.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR [--show-interval N]]
                                            [--cfg-options k=v ...] [--launcher pytorch]
 
 ``main`` returns the metrics dict. Bad input ends with one ``error: ...`` line
@@ -25,6 +25,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--show-dir',
                         help='save painted predictions into this folder')
+    parser.add_argument('--show-interval', type=int, default=1,
+                        help='with --show-dir: paint every N-th test image')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value in xxx=yyy format')
@@ -35,24 +37,6 @@ def parse_args(argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def _show(cfg, scope, show_dir):
-    hooks = cfg.get('default_hooks', None) or {}
-    hook = hooks.get('visualization', None)
-    if hook is None:
-        from mmringmoe.engine.cli import UserError
-        raise UserError('--show-dir: the config has no '
-                        'default_hooks.visualization hook')
-    if scope == 'mmpretrain':
-        # paint every test image, as the other toolboxes' hooks do in testing
-        hook.update(enable=True, out_dir=show_dir, interval=1)
-    elif scope == 'mmseg':
-        hook.draw = True
-        cfg.visualizer.save_dir = show_dir
-    else:  # mmdet, mmrotate and ours follow mmdet's DetVisualizationHook
-        hook.draw = True
-        hook.test_out_dir = show_dir
 
 
 def build_config(args):
@@ -76,9 +60,11 @@ def test(args):
     """Evaluate; returns the metrics dict. Raises instead of printing."""
     from mmringmoe.engine import cli
     cfg = build_config(args)
-    scope = cli.import_scope(cfg)
-    if args.show_dir:
-        _show(cfg, scope, args.show_dir)
+    cli.import_scope(cfg)
+    if args.show_dir:  # every task and modality: mmringmoe's own hook
+        from mmringmoe.engine.hooks.rs_visualization_hook import \
+            configure_show_dir
+        configure_show_dir(cfg, args.show_dir, args.show_interval)
     cli.check_mmringmoe_types(cfg)
     cli.scope_prefixed_types(cfg)
     runner = None

@@ -152,10 +152,29 @@ else:  # pragma: no cover
     RSRotLocalVisualizer = None
 
 
+class _Tab10:
+    """Stand-in for seaborn in mmdet's ``random_color`` (track colours):
+    mmdet 3.3 imports seaborn optionally and refuses to colour tracks without
+    it. ``color_palette()`` gives matplotlib's tab10, seaborn's default
+    palette family."""
+
+    @staticmethod
+    def color_palette():
+        import matplotlib
+        return [tuple(c[:3]) for c in matplotlib.colormaps['tab10'].colors]
+
+
 @VISUALIZERS.register_module()
 class RSTrackLocalVisualizer(TrackLocalVisualizer):
     """mmdet's ``TrackLocalVisualizer`` (boxes coloured by track id, labels
-    ``class / id | score``) over an RS display image."""
+    ``class / id | score``) over an RS display image. Without seaborn, track
+    colours come from matplotlib's tab10 (:class:`_Tab10`)."""
+
+    def __init__(self, name: str = 'visualizer', **kwargs):
+        super().__init__(name=name, **kwargs)
+        import mmdet.visualization.local_visualizer as mmdet_vis
+        if getattr(mmdet_vis, 'sns', None) is None:
+            mmdet_vis.sns = _Tab10()
 
     def draw_panels(self, display: np.ndarray, data_sample,
                     score_thr: float = 0.3, scale: int = 1) -> List[Panel]:
