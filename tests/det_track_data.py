@@ -186,8 +186,10 @@ def make_hrsc(root, size=(96, 96)):
 
 
 def write_coco(ann_file, img_dir, names, classes, size=(96, 96),
-               channels=1, anns=None, ext='.jpg'):
-    """COCO json + gray images; ``anns``: {name: [(cat_id, xywh), ...]}."""
+               channels=1, anns=None, ext='.jpg', bits=8):
+    """COCO json + gray images; ``anns``: {name: [(cat_id, xywh), ...]}.
+    ``bits=16``: 16-bit amplitude (values up to ~12000, as SAR products
+    store it) in a 16-bit PNG."""
     images, annotations = [], []
     for i, name in enumerate(names):
         boxes = default_boxes(i, size)
@@ -203,6 +205,8 @@ def write_coco(ann_file, img_dir, names, classes, size=(96, 96),
                 bbox=[x, y, w, h], area=w * h, iscrowd=0,
                 segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
         img = _image(size, boxes, channels, i)
+        if bits == 16:
+            img = img.astype(np.uint16) * 50 + 1000
         _save(img, osp.join(img_dir, name + ext))
     os.makedirs(osp.dirname(ann_file), exist_ok=True)
     with open(ann_file, 'w') as f:
@@ -231,7 +235,7 @@ def make_hrsid(root, size=(96, 96)):
                                        'P0003_0_800_0_800'])):
         n += write_coco(osp.join(root, 'annotations', f'{split}.json'),
                         osp.join(root, 'JPEGImages'), names, ('ship', ),
-                        size)
+                        size, ext='.png', bits=16)
     write_stats(osp.join(root, 'JPEGImages'), osp.join(root, 'rs_stats.json'))
     return n
 
@@ -242,7 +246,7 @@ def make_sardet(root, size=(96, 96)):
         write_coco(osp.join(root, 'Annotations', f'{split}.json'),
                    osp.join(root, 'JPEGImages', split),
                    [f'{split}_{k:05d}' for k in range(2)],
-                   SARDET100K_CLASSES, size, ext='.png')
+                   SARDET100K_CLASSES, size, ext='.png', bits=16)
     write_stats(osp.join(root, 'JPEGImages', 'train'),
                 osp.join(root, 'rs_stats.json'))
 

@@ -184,7 +184,9 @@ def test_detection_config_trains_and_evaluates(config, tmp_path):
         assert cfg.model.data_preprocessor.mean is None
         for loader in ('train_dataloader', 'test_dataloader'):
             pipe = cfg[loader].dataset.pipeline
-            assert pipe[0].color_type == 'grayscale'
+            # the reader of compute_rs_stats.py: dtype and band count kept
+            assert pipe[0].type == 'mmringmoe.LoadRSImageFromFile'
+            assert pipe[0].modality == 'sar_l2'
             assert pipe[1].type == 'mmringmoe.NormalizeRS'
             assert pipe[1].modality == 'sar_l2'
             assert pipe[1].stats_file.startswith(cfg[loader].dataset.data_root)

@@ -116,11 +116,11 @@ def test_hrsid_coco_loads_and_rejects_bad_annotations(tmp_path):
                           test_mode=True)
         count += len(_all_instances(ds))
     assert count == n
-    # a gray single-band file on disk
+    # a 16-bit single-band amplitude file on disk
     from PIL import Image
     img = Image.open(osp.join(root, 'JPEGImages',
-                              'P0002_0_800_0_800.jpg'))
-    assert img.mode == 'L'
+                              'P0002_0_800_0_800.png'))
+    assert img.mode == 'I;16'
 
     bad = {
         'unknown class': [(2, [8, 8, 20, 20])],

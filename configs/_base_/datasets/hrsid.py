@@ -20,10 +20,14 @@ sar_l2_data_preprocessor = dict(
     bgr_to_rgb=False,
     pad_size_divisor=32)
 
-# color_type='grayscale' reads 1 band; files stored as 3 identical gray
-# channels collapse to that same band.
+# The reader of compute_rs_stats.py: the file's dtype (16-bit amplitude stays
+# 16-bit) and its single band; a file with another band count is refused
+# with its name (mmdet's LoadImageFromFile(color_type='grayscale') turned
+# 16-bit amplitude into 8-bit 0..26, far from the statistics).
+# NormalizeRS gives float32 (H, W, 1), which mmdet's Resize / RandomFlip /
+# PackDetInputs carry as one band.
 load_sar_l2 = dict(
-    type='LoadImageFromFile', color_type='grayscale',
+    type='mmringmoe.LoadRSImageFromFile', modality='sar_l2',
     backend_args=backend_args)
 normalize_sar_l2 = dict(
     type='mmringmoe.NormalizeRS', stats_file=stats_file, modality='sar_l2')

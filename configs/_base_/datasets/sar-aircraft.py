@@ -18,8 +18,9 @@ sar_l2_data_preprocessor = dict(
     std=None,
     bgr_to_rgb=False,
     pad_size_divisor=32)
+# same reader as compute_rs_stats.py (dtype and band count kept; see hrsid.py)
 load_sar_l2 = dict(
-    type='LoadImageFromFile', color_type='grayscale',
+    type='mmringmoe.LoadRSImageFromFile', modality='sar_l2',
     backend_args=backend_args)
 normalize_sar_l2 = dict(
     type='mmringmoe.NormalizeRS', stats_file=stats_file, modality='sar_l2')

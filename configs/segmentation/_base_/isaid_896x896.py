@@ -14,12 +14,16 @@ data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
+    bgr_to_rgb=False,  # LoadRSImageFromFile keeps the file's band order
     pad_val=0,
     seg_pad_val=255,
     size=crop_size)
+# The file's dtype and band order are kept and its 3 bands checked (mmseg's
+# LoadImageFromFile converted any file to 8-bit BGR); pixels the file declares
+# nodata become ignore (255) in the label.
+load_image = dict(type='mmringmoe.LoadRSImageFromFile', modality='opt')
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    load_image,
     dict(type='mmringmoe.LoadSegAnnotations', num_classes=num_classes),
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.5, 2.0),
          keep_ratio=True),
@@ -28,7 +32,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    load_image,
     dict(type='Resize', scale=crop_size, keep_ratio=True),
     dict(type='mmringmoe.LoadSegAnnotations', num_classes=num_classes),
     dict(type='PackSegInputs')
