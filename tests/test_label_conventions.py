@@ -9,7 +9,7 @@ from PIL import Image
 SIZE = 32
 
 
-def _truth(seed=0):
+def _truth():
     """Ground truth: change (1) in a square, ignore (255) in a corner."""
     label = np.zeros((SIZE, SIZE), np.uint8)
     label[8:20, 10:24] = 1

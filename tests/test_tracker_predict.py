@@ -4,6 +4,7 @@ its id. Stock mmdet ``ByteTracker`` is the control: it skips the prediction
 on empty frames and gives the returning target a new id."""
 import copy
 import functools
+import os
 import os.path as osp
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRK = 'configs/tracking/'
 CONFIGS = sorted(
-    TRK + f for f in __import__('os').listdir(osp.join(ROOT, TRK))
+    TRK + f for f in os.listdir(osp.join(ROOT, TRK))
     if f.endswith('.py'))
 
 # 10 frames; the target moves 8 px per frame and is missed on frames 5, 6, 7

@@ -23,7 +23,6 @@ Multi-class maps use ``'index'`` (class indices, ``ignore_index`` for
 unlabelled pixels); JPEG is refused for them because its compression changes
 class indices along every boundary.
 """
-import os.path as osp
 from typing import Optional, Tuple
 
 import numpy as np
