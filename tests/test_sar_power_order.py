@@ -104,6 +104,12 @@ def test_every_sar_l1_pipeline_computes_power_before_resampling(path):
         for i, t in enumerate(types):
             if 'SARPower' in t:
                 assert i < first_geo, f'SARPower after resampling: {types}'
+        for s in pipe:
+            # the complex channels themselves: any resampling is nearest
+            # (bilinear mixes speckle phases: -4 dB at 2x upsampling)
+            if 'Resize' in s['type']:
+                assert s.get('interpolation') == 'nearest', (
+                    osp.basename(path), s)
         if 'pretrain' in path:
             assert any('SARPower' in t for t in types)
             for s in pipe:

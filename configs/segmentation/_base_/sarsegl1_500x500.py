@@ -21,8 +21,11 @@ train_pipeline = [
     dict(type='mmringmoe.NormalizeRS', stats_file=stats_file,
          modality='sar_l1'),
     dict(type='mmringmoe.LoadSegAnnotations', num_classes=num_classes),
+    # nearest: bilinear resampling of complex channels mixes speckle phases
+    # and lowers the mean power by up to 4 dB (depending on the random
+    # scale), while test images are never resized
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.5, 2.0),
-         keep_ratio=True),
+         keep_ratio=True, interpolation='nearest'),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
