@@ -144,7 +144,10 @@ def build(cfg, seed=0):
     import mmringmoe  # noqa: F401
     init_default_scope(cfg.default_scope)
     torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
+    model_cfg = dict(cfg.model)
+    if cfg.get('data_preprocessor'):  # as mmengine's Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     model.eval()
     return model
 

@@ -32,6 +32,7 @@ window border is taken from the window that sees it whole (when the overlap
 is at least the object's size) rather than left to NMS between a whole and a
 cut box, whose IoU can fall below any threshold.
 """
+import copy
 import os
 import os.path as osp
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -142,7 +143,11 @@ class RSInferencer(BaseInferencer):
                 raise FileNotFoundError(f'config {config} does not exist')
             cfg = Config.fromfile(str(config))
         else:
-            cfg = config  # BaseInferencer deep-copies it
+            cfg = copy.deepcopy(config)
+        if cfg.get('data_preprocessor') and \
+                not cfg.model.get('data_preprocessor'):
+            # what mmengine's Runner does with a top-level data_preprocessor
+            cfg.model.data_preprocessor = cfg.data_preprocessor
         if checkpoint is not None and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
         from mmringmoe.engine.cli import import_scope
