@@ -3,15 +3,25 @@
 (a) one RMoE layer (top-1 specialized + top-1 collaborative + shared expert)
     vs a dense FFN with the same active FLOPs per token (hidden width x 3);
 (b) the whole backbone in dense mode vs mmpretrain's SwinTransformerV2 of the same size;
-(c) the sparse backbone vs (b).
+(c) the sparse backbone vs (b)'s dense RingMoE (same parameters per expert, 3x the FLOPs);
+(d) the sparse backbone vs mmpretrain's SwinTransformerV2 whose FFN is 3x wider
+    (``ffn_ratio=12``): the same active FLOPs per token, the physical reference of (c).
 
-Memory is the size of the activations autograd saves for backward (device independent);
-on CUDA the peak allocated memory is printed too. Ratios > 1 mean slower / larger.
+All cases of a group run interleaved rep by rep (ours, reference, ours, ...),
+so drift in machine load hits them alike; every ratio divides two medians of
+that one run. Each case is also timed ``torch.compile``d (default backend)
+where compilation works here; a failure is caught and printed in one line.
+
+Memory is the size of the activations autograd saves for backward (eager
+mode, device independent); on CUDA the peak allocated memory is printed too.
+Ratios > 1 mean slower / larger. ``--device cuda`` runs under bf16 autocast.
 
     python tools/analysis_tools/benchmark_rmoe.py                      # CPU-sized defaults
+    python tools/analysis_tools/benchmark_rmoe.py --skip bcd --no-compile
     python tools/analysis_tools/benchmark_rmoe.py --arch 1b --device cuda
 """
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -23,17 +33,22 @@ from mmringmoe.models import RingMoE
 from mmringmoe.models.layers import RMoE, RoutingContext
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--width', type=int, default=448, help='token width of (a)')
     p.add_argument('--tokens', type=int, default=2 * 48 * 48, help='tokens of (a)')
-    p.add_argument('--arch', default='base', help='backbone arch of (b) and (c)')
+    p.add_argument('--arch', default='base', help='backbone arch of (b), (c), (d)')
     p.add_argument('--img-size', type=int, default=192)
     p.add_argument('--batch', type=int, default=2)
-    p.add_argument('--reps', type=int, default=5)
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--skip', default='', help='parts to skip, e.g. "bc"')
-    return p.parse_args()
+    p.add_argument('--reps', type=int, default=5, help='timed steps per case')
+    p.add_argument('--device', default='cpu',
+                   help="'cpu' or 'cuda[:i]' (bf16 autocast on CUDA)")
+    p.add_argument('--skip', default='', help='cases to skip, e.g. "bc"')
+    p.add_argument('--no-compile', action='store_true',
+                   help='time eager mode only')
+    p.add_argument('--compile-cases', default='abcd',
+                   help='cases also timed torch.compiled (default all)')
+    return p.parse_args(argv)
 
 
 class SavedBytes:
@@ -67,56 +82,117 @@ class SavedBytes:
 
 
 class Case:
-    """One fwd+bwd workload: ``fn()`` returns a scalar to backpropagate."""
+    """One fwd+bwd workload: ``fn()`` returns a scalar to backpropagate.
 
-    def __init__(self, fn, params, device):
-        self.fn, self.params, self.device = fn, list(params), device
+    ``error`` is set (and the case stops being timed) when a step raises,
+    e.g. a ``torch.compile`` that does not work on this machine.
+    """
+
+    def __init__(self, name, fn, params, device, memory=True):
+        self.name, self.fn, self.params, self.device = name, fn, list(params), device
+        self.memory = memory
         self.times = []
+        self.error = None
 
     def _sync(self):
         if self.device.startswith('cuda'):
             torch.cuda.synchronize()
 
+    def _autocast(self):
+        if self.device.startswith('cuda'):
+            return torch.autocast('cuda', dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def step(self):
         for p in self.params:
             p.grad = None
-        self.fn().backward()
+        with self._autocast():
+            loss = self.fn()
+        loss.backward()
 
-    def timed_step(self):
-        self._sync()
-        t0 = time.perf_counter()
-        self.step()
-        self._sync()
-        self.times.append(time.perf_counter() - t0)
+    def guarded(self, timed):
+        if self.error is not None:
+            return
+        try:
+            self._sync()
+            t0 = time.perf_counter()
+            self.step()
+            self._sync()
+            if timed:
+                self.times.append(time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001 -- reported, not hidden
+            self.error = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
 
     def summary(self):
-        """Median seconds, saved-activation MB, CUDA peak MB."""
-        with SavedBytes(self.params) as saved:
-            self.fn()
+        """Median seconds, saved-activation MB (eager only), CUDA peak MB."""
+        if self.error is not None or not self.times:
+            return None
+        saved = float('nan')
+        if self.memory:
+            with SavedBytes(self.params) as counter, self._autocast():
+                self.fn()
+            saved = counter.total / 2**20
         peak = float('nan')
         if self.device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()
             self.step()
             peak = torch.cuda.max_memory_allocated() / 2**20
-        return statistics.median(self.times), saved.total / 2**20, peak
+        return statistics.median(self.times), saved, peak
 
 
-def measure_pair(ours, ref, reps):
-    """Alternate the two cases rep by rep, so drift in machine load hits both alike."""
-    ours.step()  # warm-up
-    ref.step()
+def measure(cases, reps):
+    """Warm every case up (compiling the compiled ones), then time them
+    interleaved rep by rep. Returns {name: summary or None}."""
+    for c in cases:
+        t0 = time.perf_counter()
+        c.guarded(timed=False)
+        c.guarded(timed=False)  # second warm-up: recompiles settle
+        print(f'  warm-up {c.name}: {time.perf_counter() - t0:.1f} s'
+              + (f'  FAILED {c.error}' if c.error else ''), flush=True)
     for _ in range(reps):
-        ours.timed_step()
-        ref.timed_step()
-    return ours.summary(), ref.summary()
+        for c in cases:
+            c.guarded(timed=True)
+    return {c.name: c.summary() for c in cases}
 
 
-def report(name, ours, ref):
-    (t1, m1, p1), (t2, m2, p2) = ours, ref
-    print(f'{name}\n  ours {t1 * 1e3:9.1f} ms  saved {m1:8.1f} MB  cuda-peak {p1:8.1f} MB'
-          f'\n  ref  {t2 * 1e3:9.1f} ms  saved {m2:8.1f} MB  cuda-peak {p2:8.1f} MB'
-          f'\n  ratio time {t1 / t2:.3f}  memory {m1 / m2:.3f}')
-    return t1 / t2
+def compiled(module):
+    """``torch.compile(module)``; None (with the reason printed) where
+    compile itself is not available."""
+    try:
+        return torch.compile(module)
+    except Exception as e:  # noqa: BLE001
+        print(f'  torch.compile unavailable: {type(e).__name__}: {e}')
+        return None
+
+
+def report(title, results, ours, ref):
+    print(title)
+    for name in (ours, ref):
+        r = results.get(name)
+        if r is None:
+            print(f'  {name:<22} not measured')
+        else:
+            t, m, p = r
+            print(f'  {name:<22} {t * 1e3:9.1f} ms  saved {m:8.1f} MB  cuda-peak {p:8.1f} MB')
+    a, b = results.get(ours), results.get(ref)
+    if a is None or b is None:
+        print('  ratio: n/a')
+        return None
+    time_ratio = a[0] / b[0]
+    mem = f'  memory {a[1] / b[1]:.3f}' if a[1] == a[1] and b[1] == b[1] else ''
+    print(f'  ratio time {time_ratio:.3f}{mem}')
+    return time_ratio
+
+
+def _cases(name, module, fn_of, params, args, compile_it):
+    """The eager case of ``module`` and, if asked, its compiled twin."""
+    out = [Case(name, fn_of(module), params, args.device)]
+    if compile_it:
+        cm = compiled(module)
+        if cm is not None:
+            out.append(Case(name + ' compiled', fn_of(cm), params, args.device,
+                            memory=False))
+    return out
 
 
 def bench_layer(args):
@@ -127,23 +203,38 @@ def bench_layer(args):
     dense = FFN(embed_dims=c, feedforward_channels=3 * h, num_fcs=2, ffn_drop=0.,
                 act_cfg=dict(type='GELU'), add_identity=False).to(args.device)
     x = torch.randn(1, args.tokens, c, device=args.device, requires_grad=True)
-    ours = Case(lambda: rmoe(x).sum() + rmoe.last_aux_loss, [x, *rmoe.parameters()],
-                args.device)
-    ref = Case(lambda: dense(x).sum(), [x, *dense.parameters()], args.device)
-    return report(f'(a) RMoE layer vs dense FFN x3 hidden: {args.tokens} tokens, width {c}',
-                  *measure_pair(ours, ref, args.reps))
+    comp = not args.no_compile and 'a' in args.compile_cases
+
+    def rmoe_fn(m):
+        return lambda: m(x).float().sum() + rmoe.last_aux_loss
+
+    def dense_fn(m):
+        return lambda: m(x).float().sum()
+
+    cases = _cases('rmoe', rmoe, rmoe_fn, [x, *rmoe.parameters()], args, comp) + \
+        _cases('dense-ffn-x3', dense, dense_fn, [x, *dense.parameters()], args, comp)
+    res = measure(cases, args.reps)
+    title = f'(a) RMoE layer vs dense FFN x3 hidden: {args.tokens} tokens, width {c}'
+    ratios = {'a': report(title, res, 'rmoe', 'dense-ffn-x3')}
+    if comp:
+        ratios['a compiled'] = report('(a) compiled', res, 'rmoe compiled',
+                                      'dense-ffn-x3 compiled')
+    return ratios
 
 
-def _backbone_fn(model, x, **kw):
-    def fn():
-        outs = model(x, **kw)
-        loss = sum(o.float().mean() for o in outs)
-        aux = getattr(model, 'aux_loss', None)
-        return loss + aux() if aux else loss
-    return fn
+def _backbone_fn(model):
+    def fn_of(m, x):
+        def fn():
+            outs = m(x)
+            loss = sum(o.float().mean() for o in outs)
+            aux = getattr(model, 'aux_loss', None)
+            return loss + aux() if aux else loss
+        return fn
+    return fn_of
 
 
-def bench_backbones(args, skip):
+def bench_backbones(args):
+    """(b), (c), (d): every backbone built once, all timed interleaved."""
     arch = RingMoE._resolve_arch(args.arch)
     upstream_arch = {k: list(arch[k]) if k != 'embed_dims' else arch[k]
                      for k in ('embed_dims', 'depths', 'num_heads')}
@@ -151,33 +242,64 @@ def bench_backbones(args, skip):
     common = dict(window_size=arch['window_size'], pad_small_map=True,
                   out_indices=(0, 1, 2, 3), drop_path_rate=0.)
     x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=args.device)
-    dense = RingMoE(args.arch, modalities=('opt', ), moe_mode='dense', **common).to(args.device)
-    dense_case = Case(_backbone_fn(dense, x), dense.parameters(), args.device)
+    wanted = {k for k in 'bcd' if k not in args.skip}
+    models = {}
+    if wanted & {'b', 'c'}:
+        models['dense-ringmoe'] = RingMoE(args.arch, modalities=('opt', ),
+                                          moe_mode='dense', **common)
+    if 'b' in wanted:
+        models['swinv2'] = SwinTransformerV2(arch=upstream_arch, in_channels=3, **common)
+    if wanted & {'c', 'd'}:
+        # eval: no router noise (the dense models have none either)
+        models['sparse-ringmoe'] = RingMoE(args.arch, modalities=('opt', ), **common).eval()
+    if 'd' in wanted:
+        models['swinv2-ffn-x3'] = SwinTransformerV2(
+            arch=upstream_arch, in_channels=3,
+            stage_cfgs=dict(block_cfgs=dict(ffn_ratio=12.)), **common)
+    cases = []
+    for name, model in models.items():
+        model.to(args.device)
+        fn_of = _backbone_fn(model)
+        comp = not args.no_compile and any(
+            k in args.compile_cases for k in wanted
+            if name in _PAIRS[k])
+        cases += _cases(name, model, lambda m, f=fn_of: f(m, x), model.parameters(),
+                        args, comp)
+    res = measure(cases, args.reps)
+    titles = {
+        'b': f'(b) dense RingMoE-{args.arch} vs mmpretrain SwinTransformerV2, '
+             f'{args.batch}x{args.img_size}px',
+        'c': f'(c) sparse RingMoE-{args.arch} (1 modality) vs dense RingMoE (b)',
+        'd': f'(d) sparse RingMoE-{args.arch} vs SwinTransformerV2 with a 3x wider FFN '
+             '(same active FLOPs)',
+    }
     ratios = {}
-    if 'b' not in skip:
-        upstream = SwinTransformerV2(arch=upstream_arch, in_channels=3, **common).to(args.device)
-        up_case = Case(_backbone_fn(upstream, x), upstream.parameters(), args.device)
-        ratios['b'] = report(f'(b) dense RingMoE-{args.arch} vs mmpretrain SwinTransformerV2, '
-                             f'{args.batch}x{args.img_size}px',
-                             *measure_pair(dense_case, up_case, args.reps))
-        del upstream, up_case
-    if 'c' not in skip:
-        sparse = RingMoE(args.arch, modalities=('opt', ), **common).to(args.device).eval()
-        sparse_case = Case(_backbone_fn(sparse, x), sparse.parameters(), args.device)
-        dense_case.times = []
-        ratios['c'] = report(f'(c) sparse RingMoE-{args.arch} (1 modality) vs dense (b)',
-                             *measure_pair(sparse_case, dense_case, args.reps))
+    for k in sorted(wanted):
+        ours, ref = _PAIRS[k]
+        ratios[k] = report(titles[k], res, ours, ref)
+        if f'{ours} compiled' in res or f'{ref} compiled' in res:
+            ratios[k + ' compiled'] = report(f'({k}) compiled', res, f'{ours} compiled',
+                                             f'{ref} compiled')
     return ratios
 
 
-def main():
-    args = parse_args()
+_PAIRS = {'b': ('dense-ringmoe', 'swinv2'),
+          'c': ('sparse-ringmoe', 'dense-ringmoe'),
+          'd': ('sparse-ringmoe', 'swinv2-ffn-x3')}
+
+
+def main(argv=None):
+    args = parse_args(argv)
     torch.manual_seed(0)
-    print(f'torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}')
+    print(f'torch {torch.__version__}, device {args.device}'
+          f'{" (bf16 autocast)" if args.device.startswith("cuda") else ""}, '
+          f'threads {torch.get_num_threads()}, reps {args.reps}', flush=True)
+    ratios = {}
     if 'a' not in args.skip:
-        bench_layer(args)
-    if not {'b', 'c'} <= set(args.skip):
-        bench_backbones(args, args.skip)
+        ratios.update(bench_layer(args))
+    if not set('bcd') <= set(args.skip):
+        ratios.update(bench_backbones(args))
+    return ratios
 
 
 if __name__ == '__main__':
