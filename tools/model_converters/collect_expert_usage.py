@@ -95,7 +95,7 @@ def main(argv=None):
                                                      split_checkpoint)
 
     png = args.png or osp.splitext(args.out)[0] + '.png'
-    for out in (args.out, png):
+    for out in (args.out, png, osp.splitext(png)[0] + '_curves.png'):
         check_output_path(out, [args.config, args.checkpoint], args.force)
     meta, sd, other = split_checkpoint(load_weights_only(args.checkpoint),
                                        args.checkpoint)
@@ -168,10 +168,13 @@ def main(argv=None):
                     split=split, num_samples=seen))
     save_usage(usage, args.out)
     plot_usage(usage, png)
+    # per-modality activation curves (Appendix B.4) beside the heatmap
+    from mmringmoe.visualization.analysis import plot_activation_curves
+    curves = plot_activation_curves(usage, osp.splitext(png)[0] + '_curves.png')
     tokens = usage['layers'][usage['blocks'][0]]['tokens']
     print(f'{seen} samples ({split}), tokens per modality in block 0: '
           f'{tokens}')
-    print(f'wrote {args.out} and {png}')
+    print(f'wrote {args.out}, {png} and {curves}')
 
 
 if __name__ == '__main__':
