@@ -53,6 +53,8 @@ def build_config(args):
         check_is_checkpoint(args.checkpoint)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    # counts what the checkpoint fills of the model, refuses a wrong file
+    cli.add_checkpoint_hook(cfg)
     return cfg
 
 

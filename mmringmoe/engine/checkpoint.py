@@ -26,6 +26,8 @@ import torch
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer, print_log
+from mmengine.model.weight_init import PretrainedInit
+from mmengine.registry import WEIGHT_INITIALIZERS
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmringmoe.registry import HOOKS
@@ -169,6 +171,225 @@ def load_from_local(filename, map_location):
     return load_weights_only(filename, map_location)
 
 
+# --------------------------------------------------------------------------
+# Loading pretrained weights into a model: counted, prefix-aware, refusing.
+
+#: Share of a model's parameter values that a load must fill (``min_loaded``
+#: of ``init_cfg=dict(type='Pretrained')``, of WeightsOnlyCheckpointHook for
+#: ``load_from``/``--resume``, and of the converters). 0.9 admits the usual
+#: partial fits (a new head, the patch embedding of a modality the file
+#: lacks) and refuses a file of another model, which fills next to nothing.
+DEFAULT_MIN_LOADED = 0.9
+
+#: Single wrapping prefixes stripped from a checkpoint's keys when that fits
+#: the model better: a DDP/DeepSpeed wrapper (``module.``), other trainers'
+#: ``model.``, and a whole-model checkpoint given to its backbone
+#: (``backbone.``, as pretraining writes it), also under ``module.``.
+WRAP_PREFIXES = ('module.', 'model.', 'backbone.', 'module.backbone.')
+
+
+class PretrainedLoadError(CheckpointError):
+    """A checkpoint that fills too few of a model's parameters."""
+
+
+class LoadReport:
+    """What :func:`fit_state_dict` matched: ``state_dict`` (the model's
+    keys, shapes that fit), ``prefix`` stripped, parameter tensors and values
+    loaded / in the model, checkpoint keys left unused and shape mismatches."""
+
+    def __init__(self, state_dict, prefix, loaded, total, loaded_numel,
+                 total_numel, unused, mismatched, missing):
+        self.state_dict = state_dict
+        self.prefix = prefix
+        self.loaded, self.total = loaded, total
+        self.loaded_numel, self.total_numel = loaded_numel, total_numel
+        self.unused, self.mismatched, self.missing = unused, mismatched, missing
+
+    @property
+    def share(self) -> float:
+        return self.loaded_numel / self.total_numel if self.total_numel else 1.
+
+    def line(self, source, what):
+        strip = f" after stripping '{self.prefix}'" if self.prefix else ''
+        return (f'{source}: loaded {self.loaded}/{self.total} parameter '
+                f'tensors of {what} ({self.loaded_numel:,}/{self.total_numel:,}'
+                f' values, {self.share:.1%}){strip}; {len(self.unused)} '
+                f'checkpoint tensors unused, {len(self.mismatched)} with '
+                'another shape')
+
+
+def _strip(state_dict, prefix):
+    if not prefix:
+        return OrderedDict(state_dict)
+    return OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
+                       if k.startswith(prefix))
+
+
+def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
+    """Match ``state_dict`` to ``model``'s keys, as is or without one
+    wrapping prefix, whichever fills more of the model's parameter values.
+
+    Args:
+        model (nn.Module): the model (or backbone) to load into.
+        state_dict (dict): checkpoint tensors by name.
+        prefixes (Sequence[str]): wrapping prefixes that may be stripped.
+
+    Returns:
+        LoadReport: ``report.state_dict`` holds the matching tensors (params
+        and buffers whose name and shape fit) under the model's names.
+    """
+    wrapped = _is_fsdp(model)
+    if wrapped:
+        # FSDP: parameters are flattened shards under wrapper names; match
+        # by the original names only and count tensors, not values
+        own = {_unwrapped_name(k): None for k in model.state_dict(keep_vars=True)}
+        params = {_unwrapped_name(n): None for n, _ in model.named_parameters()}
+    else:
+        own = model.state_dict(keep_vars=True)
+        params = {}
+        for name, p in model.named_parameters():
+            params.setdefault(name, p)
+
+    def size(k):
+        return 1 if wrapped else params[k].numel()
+
+    total_numel = sum(size(k) for k in params)
+    best = None
+    for prefix in ('', ) + tuple(prefixes):
+        if prefix and not any(k.startswith(prefix) for k in state_dict):
+            continue
+        cand = _strip(state_dict, prefix)
+        fit = OrderedDict((k, v) for k, v in cand.items()
+                          if k in own and isinstance(v, torch.Tensor)
+                          and (wrapped or tuple(v.shape) == tuple(own[k].shape)))
+        numel = sum(size(k) for k in fit if k in params)
+        if best is None or numel > best[0]:
+            best = (numel, prefix, cand, fit)
+    numel, prefix, cand, fit = best
+    return LoadReport(
+        state_dict=fit, prefix=prefix,
+        loaded=sum(k in params for k in fit), total=len(params),
+        loaded_numel=numel, total_numel=total_numel,
+        unused=[k for k in cand if k not in own],
+        mismatched=[k for k in cand if k in own and k not in fit],
+        missing=[k for k in params if k not in fit])
+
+
+def _is_fsdp(model):
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+    except ImportError:  # torch without distributed
+        return False
+    return any(isinstance(m, FullyShardedDataParallel) for m in model.modules())
+
+
+def _unwrapped_name(name):
+    for token in ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.'):
+        name = name.replace(token, '')
+    return name
+
+
+def check_report(report, source, what, min_loaded=DEFAULT_MIN_LOADED):
+    """Log the count line; raise :class:`PretrainedLoadError` (one line)
+    when the load filled fewer than ``min_loaded`` of the values."""
+    line = report.line(source, what)
+    print_log(line, logger='current')
+    if min_loaded is None:
+        return report
+    if report.loaded == 0 or report.share < min_loaded:
+        example = ''
+        if report.missing:
+            example += f"; e.g. the model's {report.missing[0]!r} is not in it"
+        if report.unused:
+            example += f', the file has {report.unused[0]!r}'
+        if report.mismatched:
+            example += f', {report.mismatched[0]!r} has another shape'
+        raise PretrainedLoadError(
+            f'{source} fills only {report.share:.1%} of the parameters of '
+            f'{what} ({report.loaded}/{report.total} tensors), below '
+            f'min_loaded={min_loaded:g}{example}')
+    return report
+
+
+def model_state_dict(checkpoint, source='checkpoint'):
+    """The weights of a loaded checkpoint (``state_dict``, ``model`` or the
+    file itself), ``module.`` wrapper kept (the fit strips it)."""
+    if isinstance(checkpoint, dict):
+        for key in ('state_dict', 'model'):
+            if isinstance(checkpoint.get(key), dict):
+                return checkpoint[key]
+        if any(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+            return checkpoint
+    raise CheckpointError(f'{source} holds no state dict (keys: '
+                          f'{sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else type(checkpoint).__name__})')
+
+
+def load_pretrained(model, filename, prefix=None, map_location='cpu',
+                    min_loaded=DEFAULT_MIN_LOADED):
+    """Load ``filename`` into ``model`` as far as names and shapes fit,
+    report the count and refuse a file that fills too little.
+
+    Args:
+        prefix (str, optional): take only the keys under it (mmengine's
+            ``PretrainedInit(prefix=...)``), e.g. ``'backbone.'``.
+        min_loaded (float, optional): least share of the model's parameter
+            values to fill (default :data:`DEFAULT_MIN_LOADED`); ``None``
+            only reports.
+
+    Returns:
+        LoadReport
+
+    Raises:
+        PretrainedLoadError: fewer values filled than ``min_loaded``.
+    """
+    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location)
+    state_dict = model_state_dict(checkpoint, filename)
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        if not any(k.startswith(prefix) for k in state_dict):
+            raise PretrainedLoadError(f'{filename}: no key starts with the '
+                                      f'prefix {prefix!r}')
+        state_dict = _strip(state_dict, prefix)
+    report = fit_state_dict(model, state_dict)
+    check_report(report, filename, type(model).__name__, min_loaded)
+    model.load_state_dict(report.state_dict, strict=False)
+    return report
+
+
+@WEIGHT_INITIALIZERS.register_module(name='Pretrained', force=True)
+class CountedPretrainedInit(PretrainedInit):
+    """mmengine's ``Pretrained`` initialiser that counts and refuses.
+
+    mmengine's version loads with ``strict=False`` and only warns about
+    mismatched keys, so a whole-model checkpoint (``backbone.*`` keys) given
+    to a backbone loads nothing and training starts from random weights.
+    This one (registered under the same name in mmengine's root registry, so
+    every toolbox's ``init_cfg=dict(type='Pretrained', ...)`` uses it once
+    mmringmoe is imported) strips one wrapping prefix when that fits better,
+    logs ``loaded N/M parameter tensors ... (x%)`` and raises when less than
+    ``min_loaded`` of the module's parameter values were filled.
+
+    Args:
+        checkpoint (str): file or URL.
+        prefix (str, optional): load only the keys under this prefix.
+        map_location (str): Defaults to 'cpu'.
+        min_loaded (float, optional): Defaults to :data:`DEFAULT_MIN_LOADED`;
+            ``None`` only reports.
+    """
+
+    def __init__(self, checkpoint, prefix=None, map_location='cpu',
+                 min_loaded=DEFAULT_MIN_LOADED):
+        super().__init__(checkpoint, prefix=prefix, map_location=map_location)
+        self.min_loaded = min_loaded
+
+    def __call__(self, module):
+        self.report = load_pretrained(module, self.checkpoint, self.prefix,
+                                      self.map_location, self.min_loaded)
+
+    def _get_init_info(self):
+        return f'{self.__class__.__name__}: load from {self.checkpoint}'
+
+
 def _rng_states():
     states = {'torch': torch.get_rng_state(),
               'numpy': encode(np.random.get_state()),
@@ -196,11 +417,19 @@ class WeightsOnlyCheckpointHook(Hook):
     are converted too. On ``--resume`` of a single-process run it restores
     the random number generators where the interrupted run stood: after the
     batches an iteration-based loop skips, or at the start of the epoch.
+
+    On every load (``load_from``, ``--resume``, ``tools/test.py``'s
+    checkpoint) it logs how many of the model's parameters the file fills,
+    strips one wrapping prefix (``module.``, ``model.``, ``backbone.``) when
+    that fits better, and raises :class:`PretrainedLoadError` when less than
+    ``min_loaded`` (default :data:`DEFAULT_MIN_LOADED`; ``None`` only
+    reports) of the parameter values would be filled.
     """
     priority = 'LOWEST'
 
-    def __init__(self, restore_rng=True):
+    def __init__(self, restore_rng=True, min_loaded=DEFAULT_MIN_LOADED):
         self.restore_rng = restore_rng
+        self.min_loaded = min_loaded
         self._pending_rng = None
 
     def before_save_checkpoint(self, runner, checkpoint):
@@ -213,11 +442,30 @@ class WeightsOnlyCheckpointHook(Hook):
         # our loader decodes already; this covers files loaded another way
         for key in list(checkpoint):
             checkpoint[key] = decode(checkpoint[key])
+        self._fit_model(runner, checkpoint)
         rng = checkpoint.get('meta', {}).get('rng_state')
         if (self.restore_rng and rng is not None
                 and getattr(runner, '_resume', False)
                 and get_world_size() == 1):
             self._pending_rng = rng
+
+    def _fit_model(self, runner, checkpoint):
+        model = runner.model
+        if not _is_fsdp(model):
+            model = getattr(model, 'module', model)  # DDP-style wrappers
+        source = getattr(runner, '_load_from', None) or 'checkpoint'
+        state_dict = model_state_dict(checkpoint, source)
+        report = fit_state_dict(model, state_dict)
+        check_report(report, source, type(model).__name__, self.min_loaded)
+        # mmengine then loads checkpoint.get('state_dict', checkpoint): give
+        # it the keys as the model names them
+        if state_dict is checkpoint:
+            if report.prefix:
+                fitted = _strip(state_dict, report.prefix)
+                checkpoint.clear()
+                checkpoint.update(fitted)
+        elif report.prefix or checkpoint.get('state_dict') is not state_dict:
+            checkpoint['state_dict'] = _strip(state_dict, report.prefix)
 
     def before_train_epoch(self, runner):
         if self._pending_rng is None:

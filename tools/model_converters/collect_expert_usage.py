@@ -56,12 +56,18 @@ def _find_backbone(model):
 
 
 def _load_weights(model, backbone, path, sd, other):
+    from mmringmoe.engine.checkpoint import check_report, fit_state_dict
     from mmringmoe.models.pruning.checkpoint import is_buffer
-    if other:  # a whole-model checkpoint: decoders, heads, ...
-        model.load_state_dict(other, strict=False)
+    if other:  # a whole-model checkpoint: decoders, heads, ... (reported)
+        report = fit_state_dict(model, other, prefixes=())
+        check_report(report, f'{path} (besides the backbone)',
+                     type(model).__name__, min_loaded=None)
+        model.load_state_dict(report.state_dict, strict=False)
     # assign: the model takes the loaded tensors, no second copy in memory
     sd = {k: v.float() if v.is_floating_point() else v
           for k, v in sd.items()}
+    report = fit_state_dict(backbone, sd, prefixes=())
+    check_report(report, path, type(backbone).__name__, min_loaded=1.0)
     missing, unexpected = backbone.load_state_dict(sd, strict=False,
                                                    assign=True)
     missing = [k for k in missing if not is_buffer(k)]

@@ -22,7 +22,7 @@ from collections import OrderedDict
 import torch
 
 BLOCK_RE = re.compile(r'^(stages\.(\d+)\.blocks\.(\d+))\.')
-PREFIXES = ('backbone.', 'module.backbone.', 'module.')
+PREFIXES = ('backbone.', 'module.backbone.', 'module.', 'model.')
 
 
 def load_checkpoint(path):
@@ -316,6 +316,41 @@ def backbone_kwargs(meta):
     if meta['moe_mode'] == 'sparse' and meta.get('expert_types'):
         kwargs['expert_types'] = tuple(meta['expert_types'])
     return kwargs
+
+
+def report_load(meta, state_dict, source, min_loaded=None):
+    """Count how much of the model ``meta`` describes ``state_dict`` fills.
+
+    The model is built on the meta device from :func:`backbone_cfg` (no
+    memory), the state dict matched by name and shape
+    (:func:`mmringmoe.engine.checkpoint.fit_state_dict`), and one line
+    ``SOURCE: loaded N/M parameter tensors of RingMoE (x/y values, z%)`` is
+    printed.
+
+    Args:
+        min_loaded (float, optional): refuse below this share of the
+            model's parameter values; default
+            :data:`mmringmoe.engine.checkpoint.DEFAULT_MIN_LOADED`.
+
+    Raises:
+        mmringmoe.engine.checkpoint.PretrainedLoadError: too little fits.
+    """
+    import mmringmoe.models  # noqa: F401  (registers the backbones)
+    from mmringmoe.engine.checkpoint import (DEFAULT_MIN_LOADED,
+                                             PretrainedLoadError, check_report,
+                                             fit_state_dict)
+    from mmringmoe.registry import MODELS
+    try:
+        with torch.device('meta'):
+            model = MODELS.build(backbone_cfg(meta))
+    except (IndexError, KeyError, ValueError, TypeError) as e:
+        raise PretrainedLoadError(
+            f'{source}: its tensors do not describe a buildable RingMoE '
+            f'({type(e).__name__}: {e})') from None
+    report = fit_state_dict(model, state_dict, prefixes=())
+    print(report.line(source, type(model).__name__))
+    return check_report(report, source, type(model).__name__,
+                        DEFAULT_MIN_LOADED if min_loaded is None else min_loaded)
 
 
 def print_counts(before, after, what=''):

@@ -2,7 +2,8 @@
 import argparse
 
 from .checkpoint import (check_output_path, describe, format_count,
-                         load_checkpoint, print_counts, save_checkpoint)
+                         load_checkpoint, print_counts, report_load,
+                         save_checkpoint)
 
 
 def parser(description):
@@ -15,14 +16,24 @@ def parser(description):
 def add_common(p):
     p.add_argument('--force', action='store_true',
                    help='overwrite OUT if it exists (never an input file)')
+    p.add_argument('--min-loaded', type=float, default=None,
+                   help='refuse an input that fills less than this share of '
+                   "the model's parameter values (default 0.9)")
 
 
 def read(path, args):
+    """The backbone of ``path`` (one wrapping prefix stripped) and its
+    described architecture; prints how much of that model the file fills
+    and refuses below ``--min-loaded``."""
     meta, state_dict = load_checkpoint(path)
-    return describe(state_dict, meta), state_dict
+    meta = describe(state_dict, meta)
+    report_load(meta, state_dict, path, getattr(args, 'min_loaded', None))
+    return meta, state_dict
 
 
 def write(out, meta, state_dict, before, what):
+    # the output must rebuild the model its meta describes, every tensor
+    report_load(meta, state_dict, f'{out} (output)', 1.0)
     save_checkpoint(out, meta, state_dict)
     print_counts(before, state_dict, what)
     print(f'wrote {out} (modalities {meta["modalities"]}, '
