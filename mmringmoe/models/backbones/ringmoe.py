@@ -20,7 +20,7 @@ from mmpretrain.models.backbones.swin_transformer_v2 import (
     SwinBlockV2Sequence, SwinTransformerV2)
 
 from mmringmoe.registry import MODELS
-from ..layers.rmoe import RMoE, RoutingContext
+from ..layers.rmoe import RMoE, RoutingContext, layout_context_fn
 
 #: input channels per modality (DESIGN.md section 3): SAR-L1 is HH, HV, VH, VV,
 #: each real then imaginary.
@@ -54,7 +54,9 @@ class RingMoE(SwinTransformerV2):
         noisy_gating (bool): Eq. 14 noise while training.
         expert_types (Sequence[str]): which expert types the RMoE layers keep.
         with_cp (bool): activation checkpointing per block (non-reentrant,
-            so the balance loss still gets gradients).
+            so the balance loss still gets gradients). Each recomputation
+            uses the modality layout of its own forward, so several forwards
+            before one backward give the gradients of ``with_cp=False``.
         Other args follow ``mmpretrain.SwinTransformerV2``.
     """
     arch_zoo = {
@@ -271,7 +273,8 @@ class RingMoE(SwinTransformerV2):
             segments.append((m, start, start + t.shape[0]))
             start += t.shape[0]
         x = torch.cat(tokens) if len(tokens) > 1 else tokens[0]
-        # kept after the forward: checkpointed blocks re-run during backward
+        # checkpointed blocks re-run during backward with the layout saved
+        # for them by layout_context_fn
         self.routing_context.segments = segments
         x = self.drop_after_pos(x)
 
@@ -281,7 +284,10 @@ class RingMoE(SwinTransformerV2):
                 x, hw = stage.downsample(x, hw)
             for block in stage.blocks:
                 if self.with_cp and x.requires_grad:
-                    x = cp.checkpoint(block, x, hw, use_reentrant=False)
+                    # the recomputation sees this forward's modality layout,
+                    # even after later forwards (support/query, multi-view)
+                    x = cp.checkpoint(block, x, hw, use_reentrant=False,
+                                      context_fn=layout_context_fn)
                 else:
                     x = block(x, hw)
             if i in self.out_indices:

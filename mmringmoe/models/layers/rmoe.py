@@ -8,7 +8,9 @@ Dispatch is grouped: the (token, choice) pairs are sorted by expert id and every
 expert runs one matmul over its contiguous slice (the MegaBlocks scheme), so cost
 scales with the active FLOPs and no tokens x experts x capacity tensor exists.
 """
+import contextlib
 import math
+import weakref
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -153,10 +155,46 @@ class RoutingContext:
     backbone holds the same instance, so the blocks' upstream ``forward(x,
     hw_shape)`` signature stays untouched. ``segments`` are
     ``(modality, first_sample, end_sample)`` with samples grouped by modality.
+
+    Activation checkpointing re-runs blocks in the backward pass, after later
+    forwards may have replaced ``segments``; :func:`layout_context_fn` (the
+    ``context_fn`` of ``torch.utils.checkpoint``) restores, for each
+    recomputation, the layout its own forward saw.
     """
+
+    _live: 'weakref.WeakSet[RoutingContext]' = weakref.WeakSet()
 
     def __init__(self):
         self.segments: List[Tuple[str, int, int]] = []
+        RoutingContext._live.add(self)
+
+    def __setstate__(self, state):  # copies (deepcopy of a model) count too
+        self.__dict__.update(state)
+        RoutingContext._live.add(self)
+
+
+@contextlib.contextmanager
+def _restored_layouts(snapshot):
+    saved = [(ctx, ctx.segments) for ctx, _ in snapshot]
+    try:
+        for ctx, segments in snapshot:
+            ctx.segments = segments
+        yield
+    finally:
+        for ctx, segments in saved:
+            ctx.segments = segments
+
+
+def layout_context_fn():
+    """``context_fn`` for non-reentrant ``torch.utils.checkpoint``: snapshot
+    every routing context's layout at forward time and put it back while the
+    checkpointed function is recomputed (then restore the current one).
+
+    Returns:
+        tuple: (forward context, recomputation context).
+    """
+    snapshot = [(ctx, tuple(ctx.segments)) for ctx in list(RoutingContext._live)]
+    return contextlib.nullcontext(), _restored_layouts(snapshot)
 
 
 class RMoE(BaseModule):
