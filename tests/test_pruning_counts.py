@@ -8,7 +8,7 @@ import re
 
 import pytest
 import torch
-from pruning_common import converter, read
+from pruning_common import ROOT, converter, read
 
 from mmringmoe.models import RingMoE
 from mmringmoe.models.pruning import (count_params, describe, save_usage,
@@ -33,10 +33,11 @@ def full_1b(tmp_path_factory):
     return path, sd
 
 
-def _expert_params(sd, block):
+def _expert_params(sd, block, router_rows=True):
     p = f'{block}.ffn.collab_experts.'
+    rows = 2 * sd[f'{block}.ffn.collab_router.gate.weight'][0].numel()
     return sum(sd[p + n][0].numel() for n in ('w1', 'b1', 'w2', 'b2')) + \
-        2 * sd[f'{block}.ffn.collab_router.gate.weight'][0].numel()
+        (rows if router_rows else 0)
 
 
 def test_extract_prune_merge_counts_1b(full_1b, tmp_path, capsys):
@@ -67,15 +68,40 @@ def test_extract_prune_merge_counts_1b(full_1b, tmp_path, capsys):
     n_ep = _printed_after(capsys.readouterr().out)
     ep_ckpt = read(ep)
     assert ep_ckpt['meta']['arch']['num_collab_experts'] == 1
-    removed = 3 * sum(_expert_params(opt_sd, b) for b in meta['blocks'])
+    # the experts go; the router keeps its 4 rows (gate and noise) and a
+    # kept-experts mask (issue 13 item 7)
+    removed = 3 * sum(_expert_params(opt_sd, b, router_rows=False)
+                      for b in meta['blocks'])
     assert n_ep == n_opt - removed == count_params(ep_ckpt['state_dict'])
+    assert ep_ckpt['meta']['arch']['num_collab_router_experts'] == 4
     # 4.3B in the paper; one of four collaborative experts per block leaves
     # the 4 specialized + 1 collaborative + shared experts: 4.48B here
     assert 4.3e9 <= n_ep <= 4.5e9
     with torch.device('meta'):
-        rebuilt = RingMoE(arch=dict(base='1b', num_collab_experts=1),
+        rebuilt = RingMoE(arch=dict(base='1b', num_collab_experts=1,
+                                    num_collab_router_experts=4),
                           modalities=('opt', ))
     assert sum(p.numel() for p in rebuilt.parameters()) == n_ep
+    # the -ep backbone config builds exactly this model: every tensor fits
+    from mmengine.config import Config
+
+    from mmringmoe.engine.checkpoint import fit_state_dict
+    bb = Config.fromfile(f'{ROOT}/configs/_base_/backbones/ringmoe-opt-ep.py'
+                         ).backbone.to_dict()
+    bb.pop('type'), bb.pop('init_cfg')
+    with torch.device('meta'):
+        from_cfg = RingMoE(**bb)
+    report = fit_state_dict(from_cfg, ep_ckpt['state_dict'], prefixes=())
+    assert report.loaded == report.total and not report.mismatched
+    assert not report.unused
+    # the renormalised variant also drops the router rows
+    ep_r = tmp_path / 'ep_r.pth'
+    converter('prune_experts').main([str(opt), str(usage), str(ep_r),
+                                     '--renormalise'])
+    n_ep_r = _printed_after(capsys.readouterr().out)
+    rows = 3 * sum(_expert_params(opt_sd, b) - _expert_params(
+        opt_sd, b, router_rows=False) for b in meta['blocks'])
+    assert n_ep - n_ep_r == rows
 
     for method in ('ks', 'kc'):
         dense = tmp_path / f'{method}.pth'
@@ -87,7 +113,7 @@ def test_extract_prune_merge_counts_1b(full_1b, tmp_path, capsys):
         ref = RingMoE('1b', modalities=('opt', ), moe_mode='dense')
     assert n_dense == sum(p.numel() for p in ref.parameters())
     print(f'\n1b counts: full {n_full:,}  opt {n_opt:,}  EP {n_ep:,}  '
-          f'dense {n_dense:,}')
+          f'EP renormalised {n_ep_r:,}  dense {n_dense:,}')
 
 
 def test_keep_ratio_ladder_1b(full_1b, tmp_path):

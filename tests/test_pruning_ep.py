@@ -121,11 +121,13 @@ def test_prune_keeps_outputs_for_inputs_routed_to_kept_experts(tmp_path):
         with torch.no_grad():
             for a, b in zip(full[m], pruned(x, modality=m)):
                 torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
-    # 3 of 4 collaborative experts and router rows gone in every block
-    removed = sum(num_params(layer.collab_experts) +
-                  num_params(layer.collab_router)
+    # 3 of 4 collaborative experts gone in every block; the router keeps
+    # its rows and a mask of the kept expert
+    removed = sum(num_params(layer.collab_experts)
                   for layer in model.rmoe_layers().values()) * 3 // 4
     assert num_params(model) - num_params(pruned) == removed
+    for b, layer in pruned.rmoe_layers().items():
+        assert layer.collab_router.kept_experts.tolist() == [planted[b]]
 
 
 def test_union_over_modalities_gives_per_block_counts(tmp_path):
@@ -146,8 +148,14 @@ def test_union_over_modalities_gives_per_block_counts(tmp_path):
     torch.testing.assert_close(
         odd.collab_experts.w1,
         model.rmoe_layers()['stages.0.blocks.1'].collab_experts.w1[[0, 2]])
+    # the full router stays, the mask names the kept experts
     torch.testing.assert_close(
         odd.collab_router.gate.weight,
+        model.stages[0].blocks[1].ffn.collab_router.gate.weight)
+    assert odd.collab_router.kept_experts.tolist() == [0, 2]
+    _, sliced = prune_by_usage(sd, meta, usage, renormalise=True)
+    torch.testing.assert_close(
+        sliced['stages.0.blocks.1.ffn.collab_router.gate.weight'],
         model.stages[0].blocks[1].ffn.collab_router.gate.weight[[0, 2]])
     # single-modality EP of the same usage keeps one expert everywhere
     only, _ = prune_by_usage(sd, meta, usage, modalities=['sar_l2'])

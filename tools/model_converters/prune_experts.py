@@ -9,9 +9,14 @@ USAGE is the file written by collect_expert_usage.py for the same model.
 Per block and modality the collaborative experts at or above the
 100*(1-keep_ratio)-th percentile of f(E_k | x_m) are kept (with a fixed
 threshold: f > phi), united over ``--modalities`` (default: all of the
-checkpoint's). The result is still a sparse RingMoE, its collaborative
-routers sliced to the kept experts; the per-block expert counts are in the
-checkpoint's meta (``arch.num_collab_experts``).
+checkpoint's). The result is still a sparse RingMoE. Its collaborative
+routers keep all their logits and a buffer ``collab_router.kept_experts``
+limits the top-k choice to the kept experts, so every token whose choice
+survives gets exactly its old gate value and output; ``--renormalise``
+slices the router rows instead (softmax over the kept experts only: with one
+kept expert every gate becomes 1.0). The per-block counts are in the
+checkpoint's meta (``arch.num_collab_experts``, and
+``arch.num_collab_router_experts`` for the full routers).
 """
 import sys
 
@@ -34,6 +39,10 @@ def main(argv=None):
     p.add_argument('--modalities', nargs='+', default=None,
                    help='modalities whose kept experts are united '
                    '(default: all modalities of the checkpoint)')
+    p.add_argument('--renormalise', action='store_true',
+                   help='slice the collaborative router to the kept experts '
+                   '(softmax renormalised over them) instead of keeping the '
+                   'full router with a kept-experts mask')
     add_common(p)
     args = p.parse_args(argv)
     check_output_path(args.output, [args.input, args.usage], args.force)
@@ -41,7 +50,8 @@ def main(argv=None):
     usage = load_usage(args.usage)
     new_meta, out = prune_by_usage(
         state_dict, meta, usage, args.modalities, args.keep_ratio,
-        args.fixed_threshold, usage_path=args.usage)
+        args.fixed_threshold, usage_path=args.usage,
+        renormalise=args.renormalise)
     kept = new_meta['arch']['num_collab_experts']
     print(f'collaborative experts per block: {kept}')
     write(args.output, new_meta, out, state_dict, 'expert pruning')

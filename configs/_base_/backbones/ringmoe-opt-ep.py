@@ -4,7 +4,8 @@
 # `checkpoint` is the file written by tools/model_converters (see README).
 backbone = dict(
     type='mmringmoe.RingMoE',
-    arch=dict(base='1b', num_collab_experts=1),
+    # EP keeps the full collaborative router (4 logits) and masks the dropped experts
+    arch=dict(base='1b', num_collab_experts=1, num_collab_router_experts=4),
     modalities=('opt', ),
     moe_mode='sparse',
     window_size=12,

@@ -41,7 +41,11 @@ class RingMoE(SwinTransformerV2):
             num_collab_experts, extra_norm_every_n_blocks, window_size``), or
             ``dict(base='1b', **overrides)``. ``num_collab_experts`` may be a
             list with one count per block (all stages in order), as written
-            by expert pruning.
+            by expert pruning. ``num_collab_router_experts`` (int or per-block
+            list, default ``num_collab_experts``) is the collaborative
+            router's logit count: expert pruning keeps the whole router and
+            the buffer ``collab_router.kept_experts`` says which of its
+            experts remain (:class:`~mmringmoe.models.layers.rmoe.NoisyTopKRouter`).
         modalities (Sequence[str]): configured modalities; the first is the
             default of a single-tensor forward.
         moe_mode (str): ``'sparse'`` (RMoE in every block) or ``'dense'``
@@ -191,6 +195,12 @@ class RingMoE(SwinTransformerV2):
         if len(per_block) != sum(self.depths):
             raise ValueError(f'num_collab_experts has {len(per_block)} entries, '
                              f'the arch has {sum(self.depths)} blocks')
+        n_router = self.arch_settings.get('num_collab_router_experts')
+        router_rows = list(n_router) if isinstance(n_router, Sequence) \
+            else [n_router] * sum(self.depths)
+        if len(router_rows) != sum(self.depths):
+            raise ValueError(f'num_collab_router_experts has {len(router_rows)} '
+                             f'entries, the arch has {sum(self.depths)} blocks')
         k = 0
         for stage in self.stages:
             for block in stage.blocks:
@@ -203,7 +213,8 @@ class RingMoE(SwinTransformerV2):
                     num_specialized=self.arch_settings['num_specialized_experts'],
                     num_collab=per_block[k], top_k=top_k,
                     capacity_factor=capacity_factor, noisy_gating=noisy_gating,
-                    expert_types=expert_types, drop_path=drop)
+                    expert_types=expert_types, drop_path=drop,
+                    num_collab_router=router_rows[k])
                 k += 1
 
     def init_weights(self):

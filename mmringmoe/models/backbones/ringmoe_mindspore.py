@@ -112,7 +112,8 @@ class RingMoEMindSpore(RingMoE):
     @staticmethod
     def _renormalized(router: NoisyTopKRouter) -> RenormalizedTopKRouter:
         new = RenormalizedTopKRouter(router.gate.in_features, router.num_experts,
-                                     router.top_k, router.noise is not None)
+                                     router.top_k, router.noise is not None,
+                                     total_experts=router.total_experts)
         new.to(router.gate.weight.device)
         if not router.gate.weight.is_meta:
             new.load_state_dict(router.state_dict())

@@ -75,18 +75,39 @@ class NoisyTopKRouter(nn.Module):
 
     Returns the full softmax ``probs`` (H(x) of Eq. 10) and the top-k gate
     values and expert ids; the kept values are not renormalised (Eq. 13).
+
+    After expert pruning (EP) the router keeps the logits of all
+    ``total_experts`` it was trained with, and the persistent buffer
+    ``kept_experts`` ((num_experts,) long, ascending) names the logit rows of
+    the experts that remain: the softmax still runs over all of them, only
+    the top-k choice is restricted to the kept ones. A token whose choice
+    survives therefore gets exactly its old gate value. ``probs`` are then the
+    kept columns of that softmax (they sum to <= 1) and ``idx`` counts in kept
+    experts (0 .. num_experts - 1).
     """
 
     def __init__(self, embed_dims: int, num_experts: int, top_k: int = 1,
-                 noisy: bool = True):
+                 noisy: bool = True, total_experts: Optional[int] = None):
         super().__init__()
         if not 1 <= top_k <= num_experts:
             raise ValueError(f'top_k={top_k} must be in [1, {num_experts}] '
                              f'(the number of experts of this router)')
+        total = num_experts if total_experts is None else total_experts
+        if total < num_experts:
+            raise ValueError(f'total_experts={total} < num_experts={num_experts}: '
+                             'the router needs a logit per kept expert')
         self.num_experts = num_experts
         self.top_k = top_k
-        self.gate = nn.Linear(embed_dims, num_experts, bias=False)
-        self.noise = nn.Linear(embed_dims, num_experts, bias=False) if noisy else None
+        self.gate = nn.Linear(embed_dims, total, bias=False)
+        self.noise = nn.Linear(embed_dims, total, bias=False) if noisy else None
+        # placeholder values; a pruned checkpoint carries the real ones
+        self.register_buffer(
+            'kept_experts',
+            torch.arange(num_experts) if total > num_experts else None)
+
+    @property
+    def total_experts(self) -> int:
+        return self.gate.out_features
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -96,6 +117,8 @@ class NoisyTopKRouter(nn.Module):
                 std = F.softplus(F.linear(x32, self.noise.weight.float()))
                 logits = logits + torch.randn_like(logits) * std
             probs = logits.softmax(dim=-1)
+            if self.kept_experts is not None:
+                probs = probs.index_select(-1, self.kept_experts)
             gates, idx = probs.topk(self.top_k, dim=-1)
         return probs, gates, idx
 
@@ -214,6 +237,9 @@ class RMoE(BaseModule):
         expert_types (Sequence[str]): subset of specialized / collaborative /
             shared, for the Tab. 6 ablation.
         drop_path (float): stochastic depth on the layer output (like the dense FFN).
+        num_collab_router (int, optional): logits of the collaborative router,
+            more than ``num_collab`` after expert pruning (see
+            :class:`NoisyTopKRouter`); default ``num_collab``.
     """
 
     EXPERT_TYPES = ('specialized', 'collaborative', 'shared')
@@ -231,6 +257,7 @@ class RMoE(BaseModule):
                  expert_types: Sequence[str] = EXPERT_TYPES,
                  act_cfg: dict = dict(type='GELU'),
                  drop_path: float = 0.,
+                 num_collab_router: Optional[int] = None,
                  init_cfg=None):
         super().__init__(init_cfg)
         unknown = set(expert_types) - set(self.EXPERT_TYPES)
@@ -253,7 +280,8 @@ class RMoE(BaseModule):
         if 'collaborative' in expert_types:
             self.collab_experts = GroupedExperts(num_collab, embed_dims, hidden_dims, act_cfg)
             self.collab_router = NoisyTopKRouter(embed_dims, num_collab,
-                                                 min(top_k, num_collab), noisy_gating)
+                                                 min(top_k, num_collab), noisy_gating,
+                                                 total_experts=num_collab_router)
         if 'specialized' in expert_types:
             self.specialized_experts = nn.ModuleDict({
                 m: GroupedExperts(num_specialized, embed_dims, hidden_dims, act_cfg)

@@ -127,7 +127,10 @@ def count_params(state_dict):
 
 
 def is_buffer(key):
-    return key.endswith(('relative_position_index', 'relative_coords_table'))
+    """Buffers of a RingMoE state dict: Swin V2's position tables (rebuilt
+    from the window size) and an EP router's ``kept_experts`` indices."""
+    return key.endswith(('relative_position_index', 'relative_coords_table',
+                         'collab_router.kept_experts'))
 
 
 def format_count(n):
@@ -227,6 +230,9 @@ def describe(state_dict, meta=None):
             n_spec.append(int(spec[0]) if spec else 0)
         arch['num_specialized_experts'] = _uniform(n_spec)
         arch['num_collab_experts'] = _uniform(n_collab)
+        rows = _collab_router_rows(state_dict, blocks, n_collab)
+        if rows != n_collab:  # EP that kept the whole router (a mask)
+            arch['num_collab_router_experts'] = _uniform(rows)
         p = f'{blocks[0]}.ffn.'
         for etype, key in (('specialized', 'specialized_experts.'),
                            ('collaborative', 'collab_experts.'),
@@ -259,6 +265,27 @@ def describe(state_dict, meta=None):
     if isinstance(meta.get('backbone'), dict):
         meta['backbone'] = _updated_backbone_cfg(meta['backbone'], meta)
     return meta
+
+
+def _collab_router_rows(state_dict, blocks, n_collab):
+    """Logit rows of each block's collaborative router (its expert count
+    when there is no router); more rows than experts need ``kept_experts``."""
+    rows = []
+    for name, n in zip(blocks, n_collab):
+        gate = state_dict.get(f'{name}.ffn.collab_router.gate.weight')
+        r = int(gate.shape[0]) if gate is not None else n
+        kept = state_dict.get(f'{name}.ffn.collab_router.kept_experts')
+        if r > n and (kept is None or tuple(kept.shape) != (n, )):
+            raise ValueError(
+                f'{name}: the collaborative router has {r} logits for {n} '
+                'experts but no matching collab_router.kept_experts '
+                f'(found {None if kept is None else tuple(kept.shape)}, '
+                f'expected ({n},))')
+        if r < n:
+            raise ValueError(f'{name}: the collaborative router has {r} '
+                             f'logits for {n} experts')
+        rows.append(r)
+    return rows
 
 
 def _attention_shape(state_dict, prefix):

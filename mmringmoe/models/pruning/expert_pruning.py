@@ -9,11 +9,15 @@ strict ``f > phi``; ``>=`` only matters for ties, where it keeps all tied
 experts instead of none. ``fixed_threshold`` is Tab. A1's fixed phi and
 uses Eq. 8 as written (``f > phi``).
 
-The collaborative experts and the router rows of the dropped experts are
-removed; specialized and shared experts stay. Tokens whose top-1 choice was
-a kept expert still pick it; their gate value is the softmax over the kept
-experts' logits, which equals the old one when the router was confident
-(the dropped experts' probabilities were ~0).
+The dropped collaborative experts are removed; specialized and shared
+experts stay. By default the collaborative router keeps all its rows and a
+buffer ``collab_router.kept_experts`` excludes the dropped experts from the
+top-k choice only (:class:`~mmringmoe.models.layers.rmoe.NoisyTopKRouter`):
+the softmax still runs over every expert the model was trained with, so a
+token whose choice survives gets exactly its old gate value and output. With
+``renormalise=True`` the router rows of the dropped experts are removed as
+well, so the softmax renormalises over the kept experts (with one kept
+expert every gate becomes 1.0).
 """
 from collections import OrderedDict
 
@@ -56,33 +60,66 @@ def select_experts(usage, modalities=None, keep_ratio=0.25,
     return kept
 
 
-def prune_collab_experts(state_dict, kept, meta=None):
-    """Slice collaborative experts and their router to ``kept`` per block.
+def prune_collab_experts(state_dict, kept, meta=None, renormalise=False):
+    """Keep the collaborative experts ``kept[block]`` (indices of the
+    state dict's experts) of every block.
+
+    By default the router keeps all its logits and gets (or, for an already
+    pruned model, narrows) the buffer ``collab_router.kept_experts``: router
+    rows of the kept experts, so routed tokens keep their gate values. With
+    ``renormalise=True`` the router rows are sliced too (softmax over the kept
+    experts only).
 
     Returns ``(meta, state_dict)`` of a sparse RingMoE whose per-block
-    ``num_collab_experts`` (in ``meta['arch']``) rebuilds it.
+    ``num_collab_experts`` and ``num_collab_router_experts`` (in
+    ``meta['arch']``) rebuild it.
     """
     if not is_sparse(state_dict):
         raise ValueError('expert pruning needs a sparse RingMoE checkpoint '
                          "(moe_mode='sparse'); this one is dense")
+    router_rows = {}  # block -> router rows of the kept experts
+    for block, idx in kept.items():
+        w1 = state_dict.get(f'{block}.ffn.collab_experts.w1')
+        if w1 is None:
+            continue
+        if not idx or any(not 0 <= i < w1.shape[0] for i in idx) \
+                or sorted(set(idx)) != list(idx):
+            raise ValueError(f'{block}.ffn.collab_experts has {w1.shape[0]} '
+                             f'experts, asked to keep {list(idx)} (ascending '
+                             'distinct indices, at least one)')
+        old = state_dict.get(f'{block}.ffn.collab_router.kept_experts')
+        router_rows[block] = [int(old[i]) for i in idx] \
+            if old is not None and not old.is_meta \
+            else list(idx)
     out = OrderedDict()
     for k, v in state_dict.items():
         block = k.split('.ffn.')[0]
-        if ('.ffn.collab_experts.' in k or '.ffn.collab_router.' in k) \
-                and block in kept:
-            idx = kept[block]
-            if any(i >= v.shape[0] for i in idx):
-                raise ValueError(f'{k} has {v.shape[0]} experts, asked to '
-                                 f'keep {idx}')
-            v = v[torch.tensor(idx, dtype=torch.long, device=v.device)]
-        out[k] = v
+        if block not in router_rows:
+            out[k] = v
+            continue
+        if '.ffn.collab_experts.' in k:
+            out[k] = v[torch.tensor(kept[block], dtype=torch.long,
+                                    device=v.device)]
+        elif k.endswith('.ffn.collab_router.kept_experts'):
+            continue  # written below
+        elif '.ffn.collab_router.' in k and renormalise:
+            out[k] = v[torch.tensor(router_rows[block], dtype=torch.long,
+                                    device=v.device)]
+        else:
+            out[k] = v
+        if k == f'{block}.ffn.collab_router.gate.weight' and not renormalise \
+                and len(router_rows[block]) < v.shape[0]:
+            out[f'{block}.ffn.collab_router.kept_experts'] = torch.tensor(
+                router_rows[block], dtype=torch.long,
+                device='meta' if v.is_meta else 'cpu')
     new_meta = describe(out, meta)
     new_meta['kept_collab_experts'] = {b: list(i) for b, i in kept.items()}
     return new_meta, out
 
 
 def prune_by_usage(state_dict, meta, usage, modalities=None, keep_ratio=0.25,
-                   fixed_threshold=None, usage_path='usage file'):
+                   fixed_threshold=None, usage_path='usage file',
+                   renormalise=False):
     if not is_sparse(state_dict):
         raise ValueError('expert pruning needs a sparse RingMoE checkpoint '
                          "(moe_mode='sparse'); this one is dense")
@@ -94,9 +131,10 @@ def prune_by_usage(state_dict, meta, usage, modalities=None, keep_ratio=0.25,
         raise ValueError(f'unknown modality {unknown}: the checkpoint holds '
                          f'{meta["modalities"]}')
     kept = select_experts(usage, modalities, keep_ratio, fixed_threshold)
-    new_meta, out = prune_collab_experts(state_dict, kept, meta)
+    new_meta, out = prune_collab_experts(state_dict, kept, meta, renormalise)
     new_meta['pruning'] = dict(
         modalities=modalities,
         keep_ratio=None if fixed_threshold is not None else keep_ratio,
-        fixed_threshold=fixed_threshold)
+        fixed_threshold=fixed_threshold,
+        router='renormalised' if renormalise else 'full, kept_experts mask')
     return new_meta, out
