@@ -10,6 +10,7 @@ so no process ever holds more than one unit unsharded.
 """
 import math
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -39,23 +40,86 @@ def params_on_meta():
         nn.Module.register_parameter = register
 
 
-def _init_param(name: str, p: torch.Tensor):
-    """Initialisation of parameters of modules without ``reset_parameters``
-    (SimMIM / Swin V2 conventions)."""
-    if name == 'logit_scale':
-        nn.init.constant_(p, math.log(10))
-    elif name in ('q_bias', 'v_bias') or name.endswith('bias'):
-        nn.init.zeros_(p)
-    elif p.dim() >= 2 or name == 'mask_token':
-        trunc_normal_(p, std=.02)
-    else:
-        nn.init.zeros_(p)
+#: Values that constructors give parameters they create themselves (modules
+#: without ``reset_parameters``): Swin V2 attention (mmpretrain
+#: ``WindowMSAV2``: ``logit_scale = log(10)``, zero ``q_bias``/``v_bias``), V1
+#: attention (``WindowMSA``: zero bias table, drawn by its ``init_weights``),
+#: RingMoE's mask token (zeros, drawn by its ``init_weights``).
+CONSTRUCTOR_VALUES = {
+    'logit_scale': lambda p: p.fill_(math.log(10.)),
+    'q_bias': nn.init.zeros_,
+    'v_bias': nn.init.zeros_,
+    'mask_token': nn.init.zeros_,
+    'relative_position_bias_table': nn.init.zeros_,
+    'absolute_pos_embed': nn.init.zeros_,
+}
+
+
+def _construction_init(module: nn.Module, names) -> None:
+    """What ``module``'s constructor gave its parameters ``names``."""
+    if hasattr(module, 'reset_parameters'):
+        # nn.Linear / Conv / LayerNorm and GroupedExperts: their
+        # constructors call exactly this
+        module.reset_parameters()
+        return
+    for name in names:
+        init = CONSTRUCTOR_VALUES.get(name)
+        if init is None:
+            raise NotImplementedError(
+                f'meta-device initialisation does not know the constructor '
+                f'value of {type(module).__name__}.{name}; add it to '
+                'mmringmoe.engine.fsdp.CONSTRUCTOR_VALUES')
+        init(module._parameters[name])
+
+
+def _init_weights_step(module: nn.Module) -> None:
+    """What ``init_weights`` adds for ``module``'s own parameters (the DDP
+    path calls ``model.init_weights()`` after construction)."""
+    from mmpretrain.models.utils.attention import WindowMSA
+    if hasattr(module, 'init_own_weights'):  # RingMoE: the mask token
+        module.init_own_weights()
+    elif isinstance(module, WindowMSA):  # its init_weights
+        trunc_normal_(module.relative_position_bias_table, std=.02)
+
+
+#: Classes whose ``init_weights`` :func:`_init_weights_step` reproduces.
+KNOWN_INIT_WEIGHTS = ('RingMoE', 'RingMoEMindSpore', 'SwinTransformerV2',
+                      'WindowMSA')
+
+
+def check_meta_init_supported(model: nn.Module) -> None:
+    """Refuse a model whose initialisation the meta path cannot reproduce:
+    an ``init_cfg`` (``Pretrained`` included: it would load into meta
+    tensors; use ``load_from``) or an unknown ``init_weights`` override."""
+    from mmengine.model import BaseModule
+    for name, m in model.named_modules():
+        where = name or type(model).__name__
+        if getattr(m, 'init_cfg', None):
+            raise NotImplementedError(
+                f'MetaInitFSDPStrategy: {where} ({type(m).__name__}) has '
+                f'init_cfg={m.init_cfg!r}, which meta-device initialisation '
+                'does not apply; drop it (use load_from for pretrained '
+                'weights) or use the DDP config')
+        for cls in type(m).__mro__:
+            if 'init_weights' in cls.__dict__:
+                if cls is not BaseModule and \
+                        cls.__name__ not in KNOWN_INIT_WEIGHTS:
+                    raise NotImplementedError(
+                        f'MetaInitFSDPStrategy: {where} ({type(m).__name__})'
+                        f' has its own init_weights ({cls.__qualname__}), '
+                        'which meta-device initialisation does not '
+                        'reproduce; extend mmringmoe.engine.fsdp')
+                break
 
 
 @torch.no_grad()
 def materialize_module(module: nn.Module, device) -> None:
-    """Allocate ``module``'s own meta parameters on ``device`` and initialise
-    them (not its children: FSDP calls this once per module)."""
+    """Allocate ``module``'s own meta parameters on ``device`` and give them
+    the values the DDP path gives them: the constructor's
+    (``reset_parameters``, i.e. PyTorch's defaults for linear, conv and norm
+    layers and the experts' uniform init, or :data:`CONSTRUCTOR_VALUES`),
+    then what the module's ``init_weights`` adds (the mask token's
+    truncated normal). Not its children: FSDP calls this once per module."""
     meta = [n for n, p in module.named_parameters(recurse=False) if p.is_meta]
     if not meta:
         return
@@ -66,19 +130,8 @@ def materialize_module(module: nn.Module, device) -> None:
             requires_grad=p.requires_grad)
     for name, b in list(module.named_buffers(recurse=False)):
         module._buffers[name] = b.to(device)
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        if module.weight is not None:
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-    elif hasattr(module, 'reset_parameters'):
-        module.reset_parameters()
-    else:
-        for name in meta:
-            _init_param(name, module._parameters[name])
+    _construction_init(module, meta)
+    _init_weights_step(module)
 
 
 @FUNCTIONS.register_module()
@@ -103,6 +156,17 @@ def ringmoe_block_wrap_check(module: nn.Module) -> bool:
     return isinstance(module, SwinBlockV2)
 
 
+def prepare_for_fsdp(model: nn.Module) -> None:
+    """Every RMoE layer runs every modality's specialized experts (absent
+    modalities on zero tokens) in a fixed order: each modality's experts are
+    an FSDP unit, and a rank whose batch lacks a modality would otherwise
+    skip that unit's collectives and hang the job."""
+    from mmringmoe.models.layers.rmoe import RMoE
+    for m in model.modules():
+        if isinstance(m, RMoE):
+            m.dispatch_absent_modalities = True
+
+
 @STRATEGIES.register_module()
 class MetaInitFSDPStrategy(FSDPStrategy):
     """``FSDPStrategy`` that builds the model with meta parameters and lets
@@ -119,10 +183,30 @@ class MetaInitFSDPStrategy(FSDPStrategy):
                 model = super(FSDPStrategy, self).build_model(model)
         else:
             model = super(FSDPStrategy, self).build_model(model)
+        check_meta_init_supported(model)
+        prepare_for_fsdp(model)
         self.id_to_name = {id(p): n for n, p in model.named_parameters()}
         return model
 
+    def _init_model_weights(self, model):
+        # Every parameter is still on the meta device here (mmengine's
+        # init_weights would fail copying out of them): param_init_fn
+        # (materialize_module) gives each unit the DDP initialisation.
+        return model
+
     def _wrap_model(self, model):
+        if self.activation_checkpointing is not None:
+            cfg = dict(self.activation_checkpointing)
+            if 'checkpoint_wrapper_fn' not in cfg:
+                # recomputed blocks route with their own forward's layout
+                from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (  # noqa: E501
+                    CheckpointImpl, checkpoint_wrapper)
+
+                from mmringmoe.models.layers.rmoe import layout_context_fn
+                cfg['checkpoint_wrapper_fn'] = partial(
+                    checkpoint_wrapper, checkpoint_impl=CheckpointImpl.NO_REENTRANT,
+                    context_fn=layout_context_fn)
+                self.activation_checkpointing = cfg
         if self.model_wrapper is None:
             self.model_wrapper = dict(type='MMFullyShardedDataParallel')
         self.model_wrapper = dict(self.model_wrapper)
@@ -134,4 +218,5 @@ class MetaInitFSDPStrategy(FSDPStrategy):
 
 
 __all__ = ['params_on_meta', 'materialize_module', 'MetaInitFSDPStrategy',
+           'check_meta_init_supported', 'prepare_for_fsdp',
            'ringmoe_block_wrap_policy', 'ringmoe_block_wrap_check']

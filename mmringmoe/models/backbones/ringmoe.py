@@ -219,6 +219,12 @@ class RingMoE(SwinTransformerV2):
 
     def init_weights(self):
         super().init_weights()
+        self.init_own_weights()
+
+    def init_own_weights(self):
+        """What ``init_weights`` gives this module's own parameters (the
+        mask token, unless pretrained weights are loaded); the FSDP meta
+        initialisation calls it too (``mmringmoe.engine.fsdp``)."""
         pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
         if self.use_mask_token and not pretrained:
             trunc_normal_(self.mask_token, mean=0, std=.02)

@@ -66,7 +66,11 @@ class GroupedExperts(nn.Module):
             if chunk.shape[0]:
                 outs.append(self.expert_forward(e, chunk, weights))
         if not outs:
-            return x_sorted.new_zeros(0, self.w2.shape[-1])
+            # no token at all: an empty output that still depends on every
+            # expert weight, so each gets a (zero) gradient; FSDP reduces the
+            # gradients of a unit only on ranks where it took part
+            return sum(self.expert_forward(e, x_sorted[:0], weights)
+                       for e in range(self.num_experts))
         return torch.cat(outs)
 
 
@@ -294,6 +298,9 @@ class RMoE(BaseModule):
 
         self.last_aux_loss = None
         self.last_dropped = 0
+        # set by MetaInitFSDPStrategy: every modality's experts run (absent
+        # ones on zero tokens) in a fixed order, see _specialized_all_modalities
+        self.dispatch_absent_modalities = False
         self.record_stats = False
         self.stats: Dict[str, Dict[str, torch.Tensor]] = {}
         self.reset_stats()
@@ -325,6 +332,41 @@ class RMoE(BaseModule):
         table = self.stats[kind]
         table[modality] = table[modality] + counts if modality in table else counts
 
+    def _specialized_all_modalities(self, flat, segments, tokens_per_sample):
+        """Specialized experts when each modality's experts are an FSDP unit.
+
+        Every rank must run every unit, in the same order, or the all-gathers
+        (forward) and reduce-scatters (backward) of the ranks do not match
+        and the job hangs. So the modalities run in the layer's configured
+        order, and a modality absent from this batch sends zero tokens
+        through its router and experts, connected to the loss with value 0
+        so that their (zero) gradients are reduced like the others.
+        Returns (output in segment order, balance loss, dropped pairs).
+        """
+        where = {m: (s, e) for m, s, e in segments}
+        dropped = 0
+        if len(where) != len(segments):
+            raise ValueError(f'RMoE: a modality appears twice in {segments}')
+        outs, aux = {}, flat.new_zeros((), dtype=torch.float32)
+        for m in self.modalities:
+            router, experts = self.specialized_routers[m], self.specialized_experts[m]
+            if m in where:
+                s, e = where[m]
+                y, loss, idx, n = self._route(
+                    flat[s * tokens_per_sample:e * tokens_per_sample], router, experts)
+                outs[m] = y
+                aux = aux + loss
+                dropped += n
+                if self.record_stats:
+                    self._record('specialized', m, idx, experts.num_experts)
+                continue
+            empty = flat[:0]
+            probs, _, _ = router(empty)
+            # through the module call (an FSDP unit gathers its weights there)
+            y = experts(empty, [0] * experts.num_experts)
+            aux = aux + probs.sum() + y.sum().float()  # both are exactly 0
+        return torch.cat([outs[m] for m, _, _ in segments]), aux, dropped
+
     def forward(self, x: torch.Tensor, identity=None) -> torch.Tensor:
         batch = x.shape[0]
         flat = x.reshape(-1, x.shape[-1])
@@ -346,7 +388,13 @@ class RMoE(BaseModule):
                                  idx[s * tokens_per_sample:e * tokens_per_sample],
                                  self.num_collab)
 
-        if 'specialized' in self.expert_types:
+        if 'specialized' in self.expert_types and self.dispatch_absent_modalities:
+            y, loss, n = self._specialized_all_modalities(flat, segments,
+                                                          tokens_per_sample)
+            out = out + y
+            aux = aux + loss
+            dropped += n
+        elif 'specialized' in self.expert_types:
             spec_out = []
             for m, s, e in segments:
                 xs = flat[s * tokens_per_sample:e * tokens_per_sample]
