@@ -2,6 +2,7 @@
 toolbox scope, input checks, one-line errors and cleanup after a run."""
 import difflib
 import importlib
+import logging
 import os
 import os.path as osp
 import sys
@@ -125,12 +126,43 @@ def add_checkpoint_hook(cfg):
     cfg.custom_hooks = hooks
 
 
+class DemoteParamwiseOptions(logging.Filter):
+    """Turns mmengine's ``paramwise_options -- <param>:<key>=<value>`` INFO
+    records (one per parameter and matching ``custom_keys`` entry, written by
+    ``DefaultOptimWrapperConstructor.add_params``: a few hundred before the
+    first iteration) into DEBUG records, so that they reach the console and
+    the log file only at ``log_level='DEBUG'``. Other records pass as they
+    are."""
+
+    PREFIX = 'paramwise_options -- '
+
+    def filter(self, record):
+        if record.levelno == logging.INFO and isinstance(record.msg, str) \
+                and record.msg.startswith(self.PREFIX):
+            record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        return True
+
+
+def demote_paramwise_options(logger):
+    """Install :class:`DemoteParamwiseOptions` on ``logger`` (once).
+
+    A logger's filters run before its handlers compare the record's level
+    with theirs, so the demoted records are dropped by INFO handlers."""
+    if not any(isinstance(f, DemoteParamwiseOptions) for f in logger.filters):
+        logger.addFilter(DemoteParamwiseOptions())
+    return logger
+
+
 def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    # the optimizer is built later, in runner.train()
+    demote_paramwise_options(runner.logger)
+    return runner
 
 
 def release(runner):
