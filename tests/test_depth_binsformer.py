@@ -63,7 +63,9 @@ def test_dsm_loading(tmp_path):
     out = LoadDSMFromFile().transform(dict(
         depth_map_path=str(tmp_path / 'dsm.tif'), seg_fields=[],
         img=np.zeros((2, 2, 3), np.uint8)))
-    np.testing.assert_allclose(out['gt_depth_map'], [[0., 2.], [0., 10.]])
+    # heights above the tile minimum + 1 cm ground offset; NaN -> 0 (invalid)
+    np.testing.assert_allclose(out['gt_depth_map'],
+                               [[0.01, 2.01], [0., 10.01]], rtol=1e-6)
     assert 'gt_depth_map' in out['seg_fields']
     with pytest.raises(ValueError, match='is \\(2, 2\\) but its image'):
         LoadDSMFromFile().transform(dict(

@@ -135,7 +135,7 @@ def test_depth_nodata_of_image_and_dsm_is_an_invalid_target(tmp_path):
     depth = out['data_samples'].gt_depth_map.data[0].numpy()
     valid = np.ones((H, W), bool)
     valid[HOLE_A] = valid[HOLE_B] = False
-    ref = np.where(valid, dsm - dsm[valid].min(), 0)
+    ref = np.where(valid, dsm - dsm[valid].min() + 0.01, 0)  # ground offset
     np.testing.assert_allclose(depth, ref, rtol=0, atol=1e-4)
     assert not depth[~valid].any()
     pred = depth.copy()
@@ -197,3 +197,21 @@ def test_label_file_declared_nodata_is_ignore(tmp_path):
         seg_map_path=path, seg_fields=[], reduce_zero_label=False))
     expected = np.where(lbl == 200, 255, lbl)
     np.testing.assert_array_equal(out['gt_seg_map'], expected)
+
+
+def test_dsm_ground_pixels_at_the_tile_minimum_stay_valid(tmp_path):
+    """Flat ground at the tile minimum must not become a 0 (= invalid)
+    target: hand case, 12 of 16 pixels at the minimum, 1 declared nodata."""
+    from mmringmoe.datasets.transforms import write_raster
+    from mmringmoe.datasets.transforms.dsm import LoadDSMFromFile
+    dsm = np.full((4, 4, 1), 250.0, np.float32)
+    dsm[0, :3, 0] = [253.0, 255.5, 260.0]
+    dsm[3, 3, 0] = -9999.0
+    write_raster(tmp_path / 'dsm.tif', dsm, nodata=-9999.0)
+    out = LoadDSMFromFile()(dict(depth_map_path=str(tmp_path / 'dsm.tif')))
+    gt = out['gt_depth_map']
+    expected = np.full((4, 4), 0.01, np.float32)
+    expected[0, :3] = [3.01, 5.51, 10.01]
+    expected[3, 3] = 0.0  # nodata: the only invalid (0) target
+    np.testing.assert_allclose(gt, expected, rtol=0, atol=1e-6)
+    assert int((gt > 1e-3).sum()) == 15  # DepthMetric's min_depth_eval

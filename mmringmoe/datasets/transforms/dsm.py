@@ -52,8 +52,12 @@ class LoadDSMFromFile(BaseTransform):
 
     ``reference='tile_min'`` turns absolute DSM elevations (Vaihingen lies at
     ~250-300 m above sea level) into heights above the tile's lowest valid
-    point; relative error and delta accuracies are meaningless on absolute
-    elevations. ``None`` keeps the raw values.
+    point, plus ``ground_offset`` (default 0.01 m, below a DSM's vertical
+    accuracy): a target of 0 means *invalid* to mmseg's ``SiLogLoss`` and
+    ``DepthMetric``, so without the offset every ground pixel at the tile
+    minimum (often many on flat or quantised DSMs) would silently leave
+    the loss and the metric. Relative error and delta accuracies are
+    meaningless on absolute elevations. ``None`` keeps the raw values.
 
     A pixel is invalid, and its target set to 0 (which mmseg's
     ``SiLogLoss`` and ``DepthMetric`` (``min_depth_eval``) exclude), when:
@@ -76,6 +80,7 @@ class LoadDSMFromFile(BaseTransform):
     """
 
     def __init__(self, reference='tile_min', scale=1.0, nodata_below=-1e4,
+                 ground_offset: float = 0.01,
                  nodata_to_ignore=True, valid_key: Optional[str] = None,
                  valid_convention='auto'):
         if reference not in ('tile_min', None):
@@ -85,7 +90,11 @@ class LoadDSMFromFile(BaseTransform):
             raise ValueError(f'valid_convention must be one of '
                              f'{BINARY_CONVENTIONS + ("auto", )}, got '
                              f'{valid_convention!r}')
+        if ground_offset <= 0 and reference == 'tile_min':
+            raise ValueError('ground_offset must be > 0 with reference='
+                             "'tile_min' (a 0 target counts as invalid)")
         self.reference = reference
+        self.ground_offset = float(ground_offset)
         self.scale = scale
         self.nodata_below = nodata_below
         self.nodata_to_ignore = nodata_to_ignore
@@ -119,7 +128,10 @@ class LoadDSMFromFile(BaseTransform):
             raise ValueError(f'DSM {path} has no valid pixel')
         if self.reference == 'tile_min':
             dsm = dsm - dsm[valid].min()
-        dsm = np.where(valid, dsm * self.scale, 0).astype(np.float32)
+        dsm = dsm * self.scale
+        if self.reference == 'tile_min':
+            dsm = dsm + self.ground_offset
+        dsm = np.where(valid, dsm, 0).astype(np.float32)
         results['gt_depth_map'] = dsm
         results.setdefault('seg_fields', []).append('gt_depth_map')
         results['depth_rescale_factor'] = 1.0
