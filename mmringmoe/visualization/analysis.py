@@ -241,6 +241,9 @@ def plot_activation_curves(usage: dict, path: str,
             s = np.sort(f)[::-1]
             bot.plot(np.arange(1, s.size + 1), s, lw=1, color=col, label=m)
             bot.axhline(np.percentile(f, 75), color=col, lw=0.8, ls='--')
+        from matplotlib.ticker import MaxNLocator
+        for ax in (top, bot):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         label = b.replace('stages.', 's').replace('.blocks.', '.b')
         top.set_title(label, fontsize=8)
         top.set_xlabel('expert id', fontsize=7)

@@ -274,7 +274,7 @@ class PredictionPainter:
                                      self.score_thr, k)
             return figure(panels, legend + [
                 ('rotated boxes' if rotated else 'boxes')
-                + ': class: score'])
+                + ': class: score in %'])
         if 'pred_depth_map' in data_sample:
             return self._depth(data_sample, d0, legend, valid_mask, k)
         if 'pred_sem_seg' in data_sample:
@@ -346,15 +346,19 @@ class PredictionPainter:
         vmin, vmax = (float(vals.min()), float(vals.max())) if vals.size \
             else (0.0, 1.0)
         panels = [('image', _rep(d0.rgb, k))]
+        vm = None if valid_mask is None or valid_mask.shape != pred.shape \
+            else np.asarray(valid_mask, bool)
         if self.draw_gt and gt is not None:
-            # ground truth 0 / non-finite: no height (ignored by the metric)
+            # target 0 / non-finite: no height (LoadDSMFromFile's invalid
+            # pixels, left out by DepthMetric's min_depth_eval)
+            ok = np.isfinite(gt) & (gt > 0)
             panels.append(('true height', _rep(colormap(
-                gt, vmin, vmax, valid=np.isfinite(gt) & (gt > 0)), k)))
-        panels.append(('predicted height', _rep(colormap(pred, vmin, vmax),
-                                                 k)))
+                gt, vmin, vmax, valid=ok if vm is None else ok & vm), k)))
+        panels.append(('predicted height', _rep(
+            colormap(pred, vmin, vmax, valid=vm), k)))
         fig = figure(panels, legend + [
-            'height colour map viridis (one range for both); magenta: no '
-            'ground truth'])
+            'height (m) colour map viridis, one range for both; magenta: '
+            'no ground truth (target 0) or image nodata'])
         return vstack([fig, colorbar(vmin, vmax, fig.shape[1], 'm')])
 
     def _classification(self, data_sample, d0, legend, k):
