@@ -117,6 +117,7 @@ def test_routing_map_histograms_equal_record_routing_stats(ms_sparse,
         assert (out / f'{block}.png').is_file()
 
 
+@pytest.mark.slow
 def test_routing_maps_refuse_a_dense_model(tmp_path):
     root = str(tmp_path / 'dyna')
     dd.make_dynamicearthnet(root)
@@ -168,6 +169,7 @@ def cls_tiny(tmp_path_factory):
     return path, init_checkpoint(path, tmp / 'init.pth'), classes
 
 
+@pytest.mark.slow
 def test_tsne_tool_on_ten_seeded_classes(cls_tiny, tmp_path):
     cfg, ckpt, classes = cls_tiny
     out = tmp_path / 'tsne.png'
@@ -180,6 +182,7 @@ def test_tsne_tool_on_ten_seeded_classes(cls_tiny, tmp_path):
     assert out.is_file() and (tmp_path / 'tsne.npz').is_file()
 
 
+@pytest.mark.slow
 def test_confusion_tool_classification(cls_tiny, tmp_path):
     cfg, ckpt, classes = cls_tiny
     out = tmp_path / 'cm.png'
@@ -200,6 +203,7 @@ def test_confusion_tool_classification(cls_tiny, tmp_path):
     assert out.is_file()
 
 
+@pytest.mark.slow
 def test_confusion_tool_segmentation_counts_every_labelled_pixel(tmp_path):
     root = str(tmp_path / 'iSAID')
     dd.make_isaid(root)
