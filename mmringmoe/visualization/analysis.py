@@ -12,8 +12,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .display import to_uint8
-from .overlay import colorbar, colormap, figure, swatch_legend, vstack
+from .overlay import colormap, figure
 
 #: categorical colours of expert ids (matplotlib tab20)
 def expert_palette(n: int) -> List[tuple]:

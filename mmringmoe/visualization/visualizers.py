@@ -20,9 +20,8 @@ from mmdet.visualization import DetLocalVisualizer, TrackLocalVisualizer
 from mmseg.visualization import SegLocalVisualizer
 
 from mmringmoe.registry import VISUALIZERS
-from .display import NODATA_COLOR, DisplayImage, paint_nodata
-from .overlay import (change_overlay, colorbar, colormap, figure, hstack,
-                      text_strip, titled, vstack)
+from .display import DisplayImage, paint_nodata
+from .overlay import change_overlay, colorbar, colormap, figure, vstack
 
 try:  # mmrotate is optional at import time (rotated detection only)
     from mmrotate.visualization import RotLocalVisualizer
@@ -82,8 +81,9 @@ class RSSegLocalVisualizer(SegLocalVisualizer):
                     f'{data_sample.metainfo.get("img_path")!r}')
             from mmengine.structures import PixelData
             drawn = self._draw_sem_seg(
-                _rep(display, scale), PixelData(data=_rep(seg[0], scale)[None]),
-                classes, palette, with_labels)
+                _rep(display, scale),
+                PixelData(data=_rep(seg[0], scale)[None]), classes, palette,
+                with_labels)
             if valid_mask is not None:
                 drawn = paint_nodata(drawn, _rep(valid_mask, scale))
             panels.append((title, drawn))

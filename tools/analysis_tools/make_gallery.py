@@ -1,4 +1,4 @@
-"""The README's pictures, on generated data (no download, CPU; 1-5 min on 2 cores).
+"""The README's pictures, on generated data (no download; CPU, 1-5 min).
 
     python tools/analysis_tools/make_gallery.py --out docs/visualization
 
