@@ -358,3 +358,33 @@ def test_multipage_tiff_pages_become_bands_or_are_refused(tmp_path):
         tw.write(img[1, :10], photometric='minisblack')
     with pytest.raises(ValueError, match=r'mixed\.tif.*multi-page.*10 x 30'):
         read_raster(tmp_path / 'mixed.tif')
+
+
+def test_grey_stored_as_rgb_collapses_for_sar_l2_in_loader_and_stats(tmp_path):
+    """SAR amplitude archives ship grey JPEG/PNG as 3 identical bands: the
+    loader and the statistics tool read the same single band, losslessly;
+    differing bands are refused by both."""
+    from mmringmoe.datasets.transforms import compute_band_stats
+    rng = np.random.default_rng(5)
+    grey = rng.integers(0, 255, (16, 20), dtype=np.uint8)
+    write_raster(tmp_path / 'g.png', np.repeat(grey[..., None], 3, 2))
+    load = LoadRSImageFromFile(modality='sar_l2',
+                               collapse_identical_bands=True)
+    res = load(dict(img_path=str(tmp_path / 'g.png')))
+    np.testing.assert_array_equal(res['img'], grey[..., None])
+    with pytest.raises(ValueError, match=r"g\.png.*expected 1 bands, found 3"):
+        LoadRSImageFromFile(modality='sar_l2')(
+            dict(img_path=str(tmp_path / 'g.png')))
+    st = compute_band_stats([str(tmp_path / 'g.png')], 'sar_l2',
+                            collapse_identical_bands=True)
+    assert st['num_bands'] == 1
+    assert st['mean'][0] == pytest.approx(grey.mean(), rel=1e-12)
+    assert st['std'][0] == pytest.approx(grey.std(), rel=1e-9)
+    rgb = np.repeat(grey[..., None], 3, 2)
+    rgb[3, 4, 2] += 1
+    write_raster(tmp_path / 'c.png', rgb)
+    with pytest.raises(ValueError, match=r"c\.png.*band 3 differs"):
+        load(dict(img_path=str(tmp_path / 'c.png')))
+    with pytest.raises(ValueError, match=r"c\.png.*band 3 differs"):
+        compute_band_stats([str(tmp_path / 'c.png')], 'sar_l2',
+                           collapse_identical_bands=True)

@@ -38,12 +38,19 @@ def main(argv=None):
                         choices=('none', 'zero_border'),
                         help='mask the zero border of files that declare no '
                         'nodata/mask/alpha (as the loaders\' nodata_fallback)')
+    parser.add_argument('--collapse-identical-bands', action='store_true',
+                        help='for a 1-band modality (sar_l2), read files '
+                        'whose bands are all identical (grey stored as RGB) '
+                        'as one band, as LoadRSImageFromFile('
+                        'collapse_identical_bands=True) does; differing '
+                        'bands are refused')
     args = parser.parse_args(argv)
     if not osp.isdir(args.folder):
         parser.error(f'not a folder: {args.folder!r}')
     try:
         stats = compute_folder_stats(args.folder, args.modality,
-                                     args.nodata_fallback)
+                                     args.nodata_fallback,
+                                     args.collapse_identical_bands)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         sys.exit(1)

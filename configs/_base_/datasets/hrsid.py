@@ -10,7 +10,7 @@ backend_args = None
 # The single SAR-L2 band is standardised with the data set's statistics
 # (paper silent; the convention of the pretraining and segmentation configs):
 #   python tools/dataset_converters/compute_rs_stats.py data/HRSID/JPEGImages \
-#       --modality sar_l2 --out data/HRSID/rs_stats.json
+#       --modality sar_l2 --collapse-identical-bands --out data/HRSID/rs_stats.json
 # so the data preprocessor only pads and batches.
 stats_file = data_root + 'rs_stats.json'
 sar_l2_data_preprocessor = dict(
@@ -21,14 +21,17 @@ sar_l2_data_preprocessor = dict(
     pad_size_divisor=32)
 
 # The reader of compute_rs_stats.py: the file's dtype (16-bit amplitude stays
-# 16-bit) and its single band; a file with another band count is refused
+# 16-bit) and its single band (a grey image stored as 3 identical bands, as
+# JPEG archives ship it, is read as that one band, losslessly, by both the
+# loader and compute_rs_stats.py --collapse-identical-bands; differing bands
+# are refused); a file with another band count is refused
 # with its name (mmdet's LoadImageFromFile(color_type='grayscale') turned
 # 16-bit amplitude into 8-bit 0..26, far from the statistics).
 # NormalizeRS gives float32 (H, W, 1), which mmdet's Resize / RandomFlip /
 # PackDetInputs carry as one band.
 load_sar_l2 = dict(
     type='mmringmoe.LoadRSImageFromFile', modality='sar_l2',
-    backend_args=backend_args)
+    collapse_identical_bands=True, backend_args=backend_args)
 normalize_sar_l2 = dict(
     type='mmringmoe.NormalizeRS', stats_file=stats_file, modality='sar_l2')
 train_pipeline = [

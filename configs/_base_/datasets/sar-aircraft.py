@@ -9,7 +9,7 @@ backend_args = None
 # Single-band input standardised with the data set's statistics, as in
 # hrsid.py:
 #   python tools/dataset_converters/compute_rs_stats.py \
-#       data/SAR-AIRcraft-1.0/JPEGImages --modality sar_l2 \
+#       data/SAR-AIRcraft-1.0/JPEGImages --modality sar_l2 --collapse-identical-bands \
 #       --out data/SAR-AIRcraft-1.0/rs_stats.json
 stats_file = data_root + 'rs_stats.json'
 sar_l2_data_preprocessor = dict(
@@ -21,7 +21,7 @@ sar_l2_data_preprocessor = dict(
 # same reader as compute_rs_stats.py (dtype and band count kept; see hrsid.py)
 load_sar_l2 = dict(
     type='mmringmoe.LoadRSImageFromFile', modality='sar_l2',
-    backend_args=backend_args)
+    collapse_identical_bands=True, backend_args=backend_args)
 normalize_sar_l2 = dict(
     type='mmringmoe.NormalizeRS', stats_file=stats_file, modality='sar_l2')
 train_pipeline = [

@@ -8,7 +8,7 @@ data_root = 'data/SARDet_100K/'
 
 # statistics of the training images:
 #   python tools/dataset_converters/compute_rs_stats.py \
-#       data/SARDet_100K/JPEGImages/train --modality sar_l2 \
+#       data/SARDet_100K/JPEGImages/train --modality sar_l2 --collapse-identical-bands \
 #       --out data/SARDet_100K/rs_stats.json
 stats_file = data_root + 'rs_stats.json'
 normalize_sar_l2 = dict(

@@ -102,7 +102,7 @@ def _zero_borders(paths, nodata_fallback):
     return out
 
 
-def _read_sample_window(paths, window, borders):
+def _read_sample_window(paths, window, borders, collapse=False):
     """``(h, w, C)`` real channels and the ``(h, w)`` valid mask of one
     window of a sample (complex bands as real/imaginary channel pairs)."""
     from .raster_io import complex_to_channels, read_raster_with_meta
@@ -111,6 +111,9 @@ def _read_sample_window(paths, window, borders):
         arr, meta = read_raster_with_meta(p, window=window)
         if arr.ndim == 4 or np.iscomplexobj(arr) or arr.dtype.names:
             arr = complex_to_channels(arr)
+        if collapse:
+            from .raster_io import collapse_identical_bands
+            arr = collapse_identical_bands(arr, p)
         parts.append(arr)
         mask = meta.valid_mask
         if border is not None:
@@ -127,7 +130,8 @@ def compute_band_stats(files: Iterable,
                        modality: Optional[str] = None,
                        with_power: Optional[bool] = None,
                        nodata_fallback: str = 'none',
-                       block: int = 1024) -> dict:
+                       block: int = 1024,
+                       collapse_identical_bands: bool = False) -> dict:
     """Per-band mean and (population) std over the VALID pixels of ``files``.
 
     Each file is read ``block`` x ``block`` pixels at a time with rasterio
@@ -156,6 +160,10 @@ def compute_band_stats(files: Iterable,
             is refused.
         nodata_fallback (str): ``'none'`` or ``'zero_border'``.
         block (int): window size of the reads in pixels.
+        collapse_identical_bands (bool): for a 1-band ``modality``, read a
+            file whose bands are all identical as one band (as
+            ``LoadRSImageFromFile(collapse_identical_bands=True)`` does);
+            differing bands are refused.
 
     Returns:
         dict: ``mean``, ``std`` (lists, one per band, in file units),
@@ -179,6 +187,9 @@ def compute_band_stats(files: Iterable,
     for sample in files:
         height, width, chans, dt, paths = _sample_channels(sample, modality)
         where = paths[0] if len(paths) == 1 else paths
+        collapse = collapse_identical_bands and expected == 1 and chans > 1
+        if collapse:
+            chans = 1
         if expected is not None and chans != expected:
             raise ValueError(
                 f'{where!r}: {chans} bands ({dt}), but modality {modality!r} '
@@ -191,7 +202,8 @@ def compute_band_stats(files: Iterable,
                              f'before it {num_bands}.')
         borders = _zero_borders(paths, nodata_fallback)
         for window in _block_windows(height, width, block):
-            arr, valid = _read_sample_window(paths, window, borders)
+            arr, valid = _read_sample_window(paths, window, borders,
+                                             collapse)
             invalid += int((~valid).sum())
             bands.add(arr[valid].reshape(-1, arr.shape[2]))
             if with_power:
@@ -216,7 +228,8 @@ def compute_band_stats(files: Iterable,
 
 
 def folder_stats(folder: str, modality: Optional[str] = None,
-                 nodata_fallback: str = 'none') -> dict:
+                 nodata_fallback: str = 'none',
+                 collapse_identical_bands: bool = False) -> dict:
     """Band statistics of every raster under ``folder`` (SAR-L1 folders are
     read as 8 channels, a sub-folder of four polarisation files as one
     sample, and also get the power statistics in dB)."""
@@ -229,13 +242,16 @@ def folder_stats(folder: str, modality: Optional[str] = None,
         raise FileNotFoundError(
             f'No raster files ({", ".join(RASTER_EXTS)}) in {folder!r}' +
             (f' (modality {modality!r})' if modality else ''))
-    return compute_band_stats(files, modality,
-                              nodata_fallback=nodata_fallback)
+    return compute_band_stats(
+        files, modality, nodata_fallback=nodata_fallback,
+        collapse_identical_bands=collapse_identical_bands)
 
 
 def compute_folder_stats(folder: str,
                          modality: Optional[str] = None,
-                         nodata_fallback: str = 'none') -> Dict[str, dict]:
+                         nodata_fallback: str = 'none',
+                         collapse_identical_bands: bool = False
+                         ) -> Dict[str, dict]:
     """``{modality: stats}`` for a folder with modality sub-folders, or
     ``{modality or folder name: stats}`` for a single folder."""
     subdirs = [m for m in MODALITY_CHANNELS if osp.isdir(osp.join(folder, m))]
@@ -243,7 +259,8 @@ def compute_folder_stats(folder: str,
         return {m: folder_stats(osp.join(folder, m), m, nodata_fallback)
                 for m in subdirs}
     name = modality or osp.basename(osp.normpath(folder))
-    return {name: folder_stats(folder, modality, nodata_fallback)}
+    return {name: folder_stats(folder, modality, nodata_fallback,
+                               collapse_identical_bands)}
 
 
 def load_stats(stats_file: str) -> Dict[str, dict]:

@@ -548,6 +548,26 @@ def write_complex_int16_tiff(path: str, pairs: np.ndarray,
     write_raster(path, pairs, overwrite=overwrite, **kwargs)
 
 
+def collapse_identical_bands(arr: np.ndarray, path: str) -> np.ndarray:
+    """``(H, W, C)`` whose C bands are all equal (a grey image stored as RGB,
+    as some single-channel SAR amplitude archives ship) -> ``(H, W, 1)``,
+    losslessly; any band that differs from the first is refused.
+
+    Raises:
+        ValueError: naming the file, the band count and the first differing
+            band, when the bands are not identical.
+    """
+    if arr.ndim != 3 or arr.shape[2] == 1:
+        return arr
+    for b in range(1, arr.shape[2]):
+        if not np.array_equal(arr[..., b], arr[..., 0]):
+            raise ValueError(
+                f'{path!r}: {arr.shape[2]} bands, expected 1; band {b + 1} '
+                'differs from band 1, so they are not one grey band stored '
+                'several times (collapse_identical_bands refuses it).')
+    return np.ascontiguousarray(arr[..., :1])
+
+
 def check_finite(arr: np.ndarray, path: str, modality=None):
     """Raise when ``arr`` holds NaN/Inf (for callers that must refuse them)."""
     if arr.dtype.kind in 'fc' and not np.isfinite(arr).all():
@@ -607,6 +627,10 @@ class LoadRSImageFromFile(BaseTransform):
             declare no nodata/mask/alpha. Defaults to ``'none'``.
         allow_empty (bool): accept a file with no valid pixel. Default False.
         npy_layout (str, optional): ``'hwc'`` / ``'chw'`` for 3-D ``.npy``.
+        collapse_identical_bands (bool): for a 1-band modality, accept a file
+            whose bands are all identical (grey stored as RGB) as its one
+            band; differing bands are refused. ``compute_rs_stats.py
+            --collapse-identical-bands`` reads the same way. Default False.
         key (str): Result key holding the path. Defaults to ``'img_path'``.
         backend_args (dict, optional): mmengine file backend arguments.
 
@@ -623,6 +647,7 @@ class LoadRSImageFromFile(BaseTransform):
                  nodata_fallback: str = 'none',
                  allow_empty: bool = False,
                  npy_layout: Optional[str] = None,
+                 collapse_identical_bands: bool = False,
                  key: str = 'img_path',
                  backend_args: Optional[dict] = None):
         if modality is not None and modality not in MODALITY_CHANNELS:
@@ -638,6 +663,7 @@ class LoadRSImageFromFile(BaseTransform):
         self.nodata_fallback = nodata_fallback
         self.allow_empty = allow_empty
         self.npy_layout = npy_layout
+        self.collapse_identical_bands = collapse_identical_bands
         self.key = key
         self.backend_args = backend_args
 
@@ -667,6 +693,9 @@ class LoadRSImageFromFile(BaseTransform):
         if img.ndim == 4 or img.dtype.kind == 'c':
             raise ValueError(f'{where} holds complex values; load SAR-L1 '
                              'with LoadComplexSAR instead.')
+        if (self.collapse_identical_bands and expected == 1
+                and img.shape[2] > 1):
+            img = collapse_identical_bands(img, path)
         if expected is not None and img.shape[2] != expected:
             raise ValueError(
                 f'{where}: expected {expected} bands, found {img.shape[2]} '
@@ -823,5 +852,6 @@ __all__ = [
     'GeoMeta', 'RasterInfo', 'raster_info', 'read_raster',
     'read_raster_with_meta', 'valid_mask_from', 'write_raster',
     'write_complex_int16_tiff', 'check_finite', 'complex_to_channels',
+    'collapse_identical_bands',
     'LoadRSImageFromFile', 'LoadComplexSAR', 'modality_channels'
 ]
