@@ -339,8 +339,9 @@ class RMoE(BaseModule):
         (forward) and reduce-scatters (backward) of the ranks do not match
         and the job hangs. So the modalities run in the layer's configured
         order, and a modality absent from this batch sends zero tokens
-        through its router and experts, connected to the loss with value 0
-        so that their (zero) gradients are reduced like the others.
+        through its router and experts, whose (empty, exactly zero) sums are
+        added to the layer output, so that their zero gradients are reduced
+        like the others whatever the loss.
         Returns (output in segment order, balance loss, dropped pairs).
         """
         where = {m: (s, e) for m, s, e in segments}
@@ -348,6 +349,7 @@ class RMoE(BaseModule):
         if len(where) != len(segments):
             raise ValueError(f'RMoE: a modality appears twice in {segments}')
         outs, aux = {}, flat.new_zeros((), dtype=torch.float32)
+        anchor = flat.new_zeros(())
         for m in self.modalities:
             router, experts = self.specialized_routers[m], self.specialized_experts[m]
             if m in where:
@@ -364,8 +366,9 @@ class RMoE(BaseModule):
             probs, _, _ = router(empty)
             # through the module call (an FSDP unit gathers its weights there)
             y = experts(empty, [0] * experts.num_experts)
-            aux = aux + probs.sum() + y.sum().float()  # both are exactly 0
-        return torch.cat([outs[m] for m, _, _ in segments]), aux, dropped
+            anchor = anchor + probs.sum().to(anchor.dtype) + y.sum()  # exactly 0
+        out = torch.cat([outs[m] for m, _, _ in segments]) + anchor
+        return out, aux, dropped
 
     def forward(self, x: torch.Tensor, identity=None) -> torch.Tensor:
         batch = x.shape[0]
