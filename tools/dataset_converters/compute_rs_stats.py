@@ -44,13 +44,16 @@ def main(argv=None):
                         'as one band, as LoadRSImageFromFile('
                         'collapse_identical_bands=True) does; differing '
                         'bands are refused')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (it is shown only on a terminal)')
     args = parser.parse_args(argv)
     if not osp.isdir(args.folder):
         parser.error(f'not a folder: {args.folder!r}')
     try:
         stats = compute_folder_stats(args.folder, args.modality,
                                      args.nodata_fallback,
-                                     args.collapse_identical_bands)
+                                     args.collapse_identical_bands,
+                                     args.quiet)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         sys.exit(1)

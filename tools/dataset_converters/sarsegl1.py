@@ -137,9 +137,12 @@ def read_window(image_paths: Sequence[str], label_path: str, win,
 def convert(scenes: Sequence[Tuple[str, Sequence[str], str]], out_dir: str,
             size: int = 500, overlap: int = 200, train_fraction: float = 0.8,
             seed: int = 0, zero_is_class: bool = False,
-            overwrite: bool = False, edge: str = 'align') -> dict:
+            overwrite: bool = False, edge: str = 'align',
+            quiet: Optional[bool] = None) -> dict:
     """Tile every scene and write the split; returns tile counts."""
     from PIL import Image
+
+    from mmringmoe.visualization.progress import progress
 
     from mmringmoe.datasets.tiling import Tile, write_tile
     from mmringmoe.datasets.windows import SceneTooSmallError
@@ -159,7 +162,8 @@ def convert(scenes: Sequence[Tuple[str, Sequence[str], str]], out_dir: str,
     for split, idx in (('train', train), ('test', test)):
         os.makedirs(osp.join(out_dir, 'img_dir', split), exist_ok=True)
         os.makedirs(osp.join(out_dir, 'ann_dir', split), exist_ok=True)
-        for i in idx:
+        for i in progress(idx, desc=f'SARSegL1 {split}', unit='tile',
+                          quiet=quiet):
             name, s, win = tiles[i]
             img_out = osp.join(out_dir, 'img_dir', split, name + '.tif')
             ann_out = osp.join(out_dir, 'ann_dir', split, name + '.png')
@@ -194,6 +198,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--zero-is-class', action='store_true')
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (it is shown only on a terminal)')
     parser.add_argument('--edge', choices=EDGE_MODES, default='align',
                         help="'align': last windows aligned to the border "
                         "(every pixel in a tile); 'drop': only windows on the "
@@ -207,7 +213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         scenes.append((s[0], s[1:-1], s[-1]))
     counts = convert(scenes, args.out_dir, args.size, args.overlap,
                      args.train_fraction, args.seed, args.zero_is_class,
-                     args.overwrite, args.edge)
+                     args.overwrite, args.edge, args.quiet)
     print(f'{counts["total"]} tiles: {counts["train"]} train, '
           f'{counts["test"]} test -> {args.out_dir}')
     return counts

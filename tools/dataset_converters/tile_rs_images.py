@@ -34,11 +34,12 @@ from mmringmoe.datasets.tiling import (MAX_NODATA, iter_raster_tiles,
 from mmringmoe.datasets.transforms.normalize import list_rasters
 from mmringmoe.datasets.transforms.raster_io import raster_info
 from mmringmoe.datasets.windows import SceneTooSmallError, window_grid
+from mmringmoe.visualization.progress import progress
 
 
 def tile_file(path, out_dir=None, size=192, step=64, max_nodata=MAX_NODATA,
               pad=False, nodata_fallback='zero_border', border_mode='edge',
-              inputs=()):
+              inputs=(), quiet=None):
     """Tile one raster; returns a report dict (``kept``, ``dropped``,
     ``total``, ``out_dir``, ``mask_source``, ...)."""
     stem = osp.splitext(osp.basename(path))[0]
@@ -46,9 +47,11 @@ def tile_file(path, out_dir=None, size=192, step=64, max_nodata=MAX_NODATA,
                                   f'{stem}_tiles')
     protected = {osp.abspath(p) for p in inputs} | {osp.abspath(path)}
     report = {}
-    for tile in iter_raster_tiles(path, size, step, max_nodata,
-                                  'pad' if pad else 'error', nodata_fallback,
-                                  border_mode, report=report):
+    tiles = iter_raster_tiles(path, size, step, max_nodata,
+                              'pad' if pad else 'error', nodata_fallback,
+                              border_mode, report=report)
+    for tile in progress(tiles, desc=f'{stem} (tiles kept)', unit='tile',
+                         quiet=quiet):
         out = osp.join(out_dir, tile_name(stem, tile))
         if osp.abspath(out) in protected:
             raise FileExistsError(f'refusing to overwrite input {out!r}')
@@ -78,6 +81,8 @@ def main(argv=None):
                         help='for files that declare no nodata/mask/alpha')
     parser.add_argument('--border-mode', choices=('edge', 'any'),
                         default='edge')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (it is shown only on a terminal)')
     args = parser.parse_args(argv)
     files = []
     for inp in args.inputs:
@@ -107,7 +112,7 @@ def main(argv=None):
     for f in files:
         rep = tile_file(f, args.out_dir, args.size, args.step,
                         args.max_nodata, args.pad, args.nodata_fallback,
-                        args.border_mode, inputs=files)
+                        args.border_mode, inputs=files, quiet=args.quiet)
         reports.append(rep)
         print(f'{f} ({rep["height"]} x {rep["width"]} px): {rep["kept"]} '
               f'tiles kept, {rep["dropped"]} dropped (invalid > '

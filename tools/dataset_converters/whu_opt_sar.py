@@ -75,8 +75,11 @@ def patch_windows(height: int, width: int, size: int = 256,
 def convert(src: str, out_dir: str, size: int = 256,
             train_fraction: float = 0.8, seed: int = 0,
             opt_bands: Sequence[int] = (0, 1, 2),
-            overwrite: bool = False, edge: str = 'align') -> dict:
+            overwrite: bool = False, edge: str = 'align',
+            quiet: Optional[bool] = None) -> dict:
     from PIL import Image
+
+    from mmringmoe.visualization.progress import progress
 
     from mmringmoe.datasets.tiling import write_tile
     from mmringmoe.datasets.transforms.raster_io import (
@@ -117,7 +120,8 @@ def convert(src: str, out_dir: str, size: int = 256,
     for split, idx in splits.items():
         for k in ('optical', 'sar', 'lbl'):
             os.makedirs(osp.join(out_dir, k, split), exist_ok=True)
-        for i in idx:
+        for i in progress(idx, desc=f'WHU-OPT-SAR {split}', unit='patch',
+                          quiet=quiet):
             scene, win, paths = patches[i]
             name = f'{scene}_{win.row_off}_{win.col_off}'
             outs = (osp.join(out_dir, 'optical', split, name + '.tif'),
@@ -153,13 +157,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--opt-bands', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (it is shown only on a terminal)')
     parser.add_argument('--edge', choices=EDGE_MODES, default='align',
                         help="'align': last patches aligned to the border "
                         "(every pixel in a patch); 'drop': partial border "
                         'patches left out (the official guideline)')
     args = parser.parse_args(argv)
     counts = convert(args.src, args.out_dir, args.size, args.train_fraction,
-                     args.seed, args.opt_bands, args.overwrite, args.edge)
+                     args.seed, args.opt_bands, args.overwrite, args.edge,
+                     args.quiet)
     print(f'{counts["total"]} patches: {counts["train"]} train, '
           f'{counts["test"]} test -> {args.out_dir}')
     return counts

@@ -131,7 +131,8 @@ def compute_band_stats(files: Iterable,
                        with_power: Optional[bool] = None,
                        nodata_fallback: str = 'none',
                        block: int = 1024,
-                       collapse_identical_bands: bool = False) -> dict:
+                       collapse_identical_bands: bool = False,
+                       quiet: Optional[bool] = None) -> dict:
     """Per-band mean and (population) std over the VALID pixels of ``files``.
 
     Each file is read ``block`` x ``block`` pixels at a time with rasterio
@@ -160,6 +161,8 @@ def compute_band_stats(files: Iterable,
             is refused.
         nodata_fallback (str): ``'none'`` or ``'zero_border'``.
         block (int): window size of the reads in pixels.
+        quiet (bool, optional): no progress bar over the samples (it is
+            shown only on a terminal).
         collapse_identical_bands (bool): for a 1-band ``modality``, read a
             file whose bands are all identical as one band (as
             ``LoadRSImageFromFile(collapse_identical_bands=True)`` does);
@@ -184,7 +187,10 @@ def compute_band_stats(files: Iterable,
     bands = _Moments()
     power = _Moments()
     dtype, count, invalid, num_bands = None, 0, 0, None
-    for sample in files:
+    from mmringmoe.visualization.progress import progress
+    files = list(files)
+    for sample in progress(files, desc=f'statistics {modality or ""}'.strip(),
+                           unit='file', quiet=quiet):
         height, width, chans, dt, paths = _sample_channels(sample, modality)
         where = paths[0] if len(paths) == 1 else paths
         collapse = collapse_identical_bands and expected == 1 and chans > 1
@@ -229,7 +235,8 @@ def compute_band_stats(files: Iterable,
 
 def folder_stats(folder: str, modality: Optional[str] = None,
                  nodata_fallback: str = 'none',
-                 collapse_identical_bands: bool = False) -> dict:
+                 collapse_identical_bands: bool = False,
+                 quiet: Optional[bool] = None) -> dict:
     """Band statistics of every raster under ``folder`` (SAR-L1 folders are
     read as 8 channels, a sub-folder of four polarisation files as one
     sample, and also get the power statistics in dB)."""
@@ -244,23 +251,24 @@ def folder_stats(folder: str, modality: Optional[str] = None,
             (f' (modality {modality!r})' if modality else ''))
     return compute_band_stats(
         files, modality, nodata_fallback=nodata_fallback,
-        collapse_identical_bands=collapse_identical_bands)
+        collapse_identical_bands=collapse_identical_bands, quiet=quiet)
 
 
 def compute_folder_stats(folder: str,
                          modality: Optional[str] = None,
                          nodata_fallback: str = 'none',
-                         collapse_identical_bands: bool = False
-                         ) -> Dict[str, dict]:
+                         collapse_identical_bands: bool = False,
+                         quiet: Optional[bool] = None) -> Dict[str, dict]:
     """``{modality: stats}`` for a folder with modality sub-folders, or
     ``{modality or folder name: stats}`` for a single folder."""
     subdirs = [m for m in MODALITY_CHANNELS if osp.isdir(osp.join(folder, m))]
     if subdirs and modality is None:
-        return {m: folder_stats(osp.join(folder, m), m, nodata_fallback)
+        return {m: folder_stats(osp.join(folder, m), m, nodata_fallback,
+                                quiet=quiet)
                 for m in subdirs}
     name = modality or osp.basename(osp.normpath(folder))
     return {name: folder_stats(folder, modality, nodata_fallback,
-                               collapse_identical_bands)}
+                               collapse_identical_bands, quiet)}
 
 
 def load_stats(stats_file: str) -> Dict[str, dict]:
