@@ -33,6 +33,7 @@ is at least the object's size) rather than left to NMS between a whole and a
 cut box, whose IoU can fall below any threshold.
 """
 import copy
+import logging
 import os
 import os.path as osp
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -177,7 +178,12 @@ class RSInferencer(BaseInferencer):
                              f'of the model built from the config, e.g. '
                              f'{missing[:3]}: wrong config for this '
                              'checkpoint?')
-        _load_checkpoint_to_model(model, checkpoint, strict=False)
+        # every model weight is there (checked above); what mmengine would
+        # print are buffers the backbone re-creates (Swin V2 position tables)
+        quiet = logging.getLogger('mmringmoe.apis.load_state_dict')
+        quiet.setLevel(logging.ERROR)
+        _load_checkpoint_to_model(model, checkpoint, strict=False,
+                                  logger=quiet)
 
     def _init_pipeline(self, cfg):
         from mmengine.dataset import Compose
