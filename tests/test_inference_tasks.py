@@ -209,3 +209,27 @@ def test_inference_meta_of_a_config(tmp_path):
     # weights-only loadable
     torch.save(dict(meta=dict(inference=meta)), tmp_path / 'c.pth')
     torch.load(tmp_path / 'c.pth', weights_only=True)
+
+
+def test_inference_meta_hook_fills_checkpoint_meta(tmp_path):
+    """The hook a training run uses: meta['inference'] from the runner's
+    config and the checkpoint's dataset_meta, plain values only."""
+    from types import SimpleNamespace
+    from mmengine.config import Config
+    from mmringmoe.engine.hooks.inference_meta_hook import InferenceMetaHook
+    from mmringmoe.registry import HOOKS
+    assert HOOKS.get('InferenceMetaHook') is InferenceMetaHook
+    stats = {'opt': dict(mean=[1., 2., 3.], std=[4., 5., 6.])}
+    (tmp_path / 's.json').write_text(json.dumps(stats))
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'segmentation',
+        'upernet_ringmoe-tiny_1xb4-200iter_builtin-seg-64x64.py'))
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if 'stats_file' in t:
+            t['stats_file'] = str(tmp_path / 's.json')
+    ckpt = dict(meta=dict(dataset_meta=dict(classes=('a', 'b', 'c', 'd'))))
+    InferenceMetaHook().before_save_checkpoint(
+        SimpleNamespace(cfg=cfg, model=None), ckpt)
+    info = ckpt['meta']['inference']
+    assert info['stats'] == stats and info['test_crop'] == [64, 64]
+    assert info['modalities'] == ['opt'] and info['classes'][3] == 'd'
