@@ -11,7 +11,9 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CLS = sorted(glob.glob(osp.join(ROOT, 'configs', 'classification', '*.py')))
-SEG = sorted(glob.glob(osp.join(ROOT, 'configs', 'segmentation', '*.py')))
+SEG = sorted(p for p in glob.glob(
+    osp.join(ROOT, 'configs', 'segmentation', '*.py'))
+    if '_builtin-' not in p)  # the demo config is not a paper experiment
 
 # data set fragment -> (total batch, crop, max iterations), Appendix B.5.2-3
 SEG_PAPER = {
