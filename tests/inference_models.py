@@ -81,7 +81,8 @@ def _register():
 
 
 def pixel_seg_config(mean=(100., 110., 120.), std=(50., 55., 60.),
-                     num_classes=4, stats_file=None, modality='opt'):
+                     num_classes=4, stats_file=None, modality='opt',
+                     cv2_loader=False):
     """mmseg EncoderDecoder: 1 x 1 conv backbone + FCNHead without convs (a
     1 x 1 classifier), normalisation by the data preprocessor or by
     NormalizeRS(stats_file)."""
@@ -89,12 +90,14 @@ def pixel_seg_config(mean=(100., 110., 120.), std=(50., 55., 60.),
     _register()
     channels = dict(opt=3, ms=4, sar_l2=1, sar_l1=8)[modality]
     dp = dict(type='SegDataPreProcessor', pad_val=0, seg_pad_val=255)
-    pipeline = [dict(type='mmringmoe.LoadRSImageFromFile', modality=modality)]
+    pipeline = [dict(type='LoadImageFromFile') if cv2_loader else
+                dict(type='mmringmoe.LoadRSImageFromFile', modality=modality)]
     if stats_file:
         pipeline.append(dict(type='mmringmoe.NormalizeRS',
                              stats_file=stats_file, modality=modality))
     else:
-        dp.update(mean=list(mean), std=list(std), bgr_to_rgb=False)
+        # mmseg's LoadImageFromFile decodes BGR: the preprocessor swaps back
+        dp.update(mean=list(mean), std=list(std), bgr_to_rgb=cv2_loader)
     pipeline += [dict(type='mmringmoe.LoadSegAnnotations',
                       num_classes=num_classes),
                  dict(type='PackSegInputs')]

@@ -239,3 +239,24 @@ def test_missing_stats_is_one_line(tmp_path):
     ckpt = save_checkpoint(build(cfg), str(tmp_path / 'c.pth'))
     with pytest.raises(FileNotFoundError, match='pass them with --stats'):
         RSInferencer(cfg, ckpt)
+
+
+def test_cv2_loader_configs_get_bgr_windows_and_8_bit_only(pixel_model,
+                                                           tmp_path):
+    """A stock mmseg pipeline (LoadImageFromFile, BGR, bgr_to_rgb=True in the
+    preprocessor) gives the same map as the rasterio loader on the same
+    weights; 16-bit input to it is refused in one line."""
+    from mmringmoe.apis import RSInferencer
+    cfg, model, ckpt = pixel_model
+    cv2_cfg = pixel_seg_config(cv2_loader=True)
+    img = np.random.default_rng(5).integers(0, 255, (40, 50, 3),
+                                            dtype=np.uint8)
+    path = write_geotiff(tmp_path / 'rgb.tif', img)
+    a = RSInferencer(cfg, ckpt)(path, crop=32, overlap=8, probs=True)
+    inf = RSInferencer(cv2_cfg, ckpt)
+    b = inf(path, crop=32, overlap=8, probs=True)
+    np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+    deep = write_geotiff(tmp_path / 'u16.tif', img.astype(np.uint16) * 200)
+    with pytest.raises(ValueError, match='holds uint16 values but the '
+                       "model's test pipeline reads 8-bit images"):
+        inf(deep)
