@@ -7,6 +7,11 @@ y_m = sum_k G^S_{m,k}(x) E^S_{m,k}(x)   (modal-specialized, one router per modal
 Dispatch is grouped: the (token, choice) pairs are sorted by expert id and every
 expert runs one matmul over its contiguous slice (the MegaBlocks scheme), so cost
 scales with the active FLOPs and no tokens x experts x capacity tensor exists.
+Expert offsets come from ``torch.searchsorted`` on the device; the CPU loop
+over experts reads the counts of all routers of a layer in one host transfer
+(the layer's single ``torch.compile`` graph break), CUDA under bf16 runs
+``torch._grouped_mm`` without any; outputs are added into the token rows in
+place (``index_add_``).
 """
 import contextlib
 import math
@@ -28,7 +33,18 @@ class GroupedExperts(nn.Module):
     ``w1`` is (E, C, H) and ``w2`` (E, H, C), i.e. ``x @ w1[e]``: the layout of
     batched-matmul MoE implementations, so converters and mergers index experts
     along the first axis.
+
+    ``forward`` takes the rows sorted by expert. With host ``counts`` it loops
+    over the experts (one matmul pair per expert, the CPU path); with a device
+    tensor ``ends`` (cumulative row counts, (E,)) and ``row_expert`` it runs
+    ``torch._grouped_mm`` (one kernel for all experts, no host sync), used on
+    CUDA under bf16 (:attr:`use_grouped_mm`).
     """
+
+    #: ``'auto'``: grouped GEMM on CUDA when the expert input is bf16 (or
+    #: autocast to it) and ``torch._grouped_mm`` exists; ``True``/``False``
+    #: force it on/off (``True`` also works on the CPU, e.g. to test it).
+    use_grouped_mm = 'auto'
 
     def __init__(self, num_experts: int, embed_dims: int, hidden_dims: int,
                  act_cfg: dict = dict(type='GELU')):
@@ -56,8 +72,32 @@ class GroupedExperts(nn.Module):
         h = self.act(torch.addmm(b1[e], x, w1[e]))
         return torch.addmm(b2[e], h, w2[e])
 
-    def forward(self, x_sorted: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
-        """Run expert ``e`` on the ``counts[e]`` rows of its slice."""
+    def grouped_wanted(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` should take the grouped-GEMM path for ``x``."""
+        if self.use_grouped_mm is True or self.use_grouped_mm is False:
+            return self.use_grouped_mm and hasattr(torch, '_grouped_mm')
+        if not (x.is_cuda and hasattr(torch, '_grouped_mm')):
+            return False
+        if x.dtype == torch.bfloat16:
+            return True
+        return torch.is_autocast_enabled('cuda') and \
+            torch.get_autocast_dtype('cuda') == torch.bfloat16
+
+    def forward(self, x_sorted: torch.Tensor, counts: Optional[Sequence[int]] = None,
+                ends: Optional[torch.Tensor] = None,
+                row_expert: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Expert ``e`` on its slice of ``x_sorted`` ((N, C) -> (N, C)).
+
+        Args:
+            x_sorted (Tensor): rows grouped by expert, expert 0 first.
+            counts (Sequence[int], optional): rows per expert (host ints):
+                the per-expert loop.
+            ends (Tensor, optional): (E,) int cumulative row counts on the
+                device, and ``row_expert`` ((N,) long) each row's expert:
+                one ``torch._grouped_mm`` per layer, no host sync.
+        """
+        if counts is None:
+            return self._grouped(x_sorted, ends, row_expert)
         # unbind once: indexing w1[e] per expert would make every expert's
         # backward write a zero-filled (E, C, H) gradient, O(E^2) traffic
         weights = tuple(p.unbind(0) for p in (self.w1, self.b1, self.w2, self.b2))
@@ -71,7 +111,19 @@ class GroupedExperts(nn.Module):
             # gradients of a unit only on ranks where it took part
             return sum(self.expert_forward(e, x_sorted[:0], weights)
                        for e in range(self.num_experts))
-        return torch.cat(outs)
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def _grouped(self, x, ends, row_expert):
+        dtype = torch.get_autocast_dtype('cuda') if x.is_cuda and \
+            torch.is_autocast_enabled('cuda') else x.dtype
+        offs = ends.to(torch.int32)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.to(dtype)
+            h = torch._grouped_mm(x, self.w1.to(dtype), offs=offs) + \
+                self.b1.to(dtype).index_select(0, row_expert)
+            h = self.act(h)
+            return torch._grouped_mm(h, self.w2.to(dtype), offs=offs) + \
+                self.b2.to(dtype).index_select(0, row_expert)
 
 
 class NoisyTopKRouter(nn.Module):
@@ -127,6 +179,14 @@ class NoisyTopKRouter(nn.Module):
         return probs, gates, idx
 
 
+def _expert_counts(idx: torch.Tensor, num_experts: int, dtype) -> torch.Tensor:
+    """(E,) choices per expert, on the device (scatter-add: no ``bincount``,
+    whose output size depends on the data and breaks ``torch.compile``)."""
+    flat = idx.reshape(-1)
+    return torch.zeros(num_experts, dtype=dtype, device=idx.device).scatter_add_(
+        0, flat, torch.ones_like(flat, dtype=dtype))
+
+
 def balance_loss(probs: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """N * sum_k f_k * P_k (Eq. 8-10) for one router.
 
@@ -136,9 +196,70 @@ def balance_loss(probs: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     num_tokens, num_experts = probs.shape
     if num_tokens == 0:
         return probs.new_zeros(())
-    counts = torch.bincount(idx.reshape(-1), minlength=num_experts)
-    f = counts.to(probs.dtype) / num_tokens
+    f = _expert_counts(idx, num_experts, probs.dtype) / num_tokens
     return num_experts * torch.sum(f * probs.mean(dim=0))
+
+
+class DispatchPlan:
+    """Where each (token, choice) pair of one router goes, computed on the
+    device from the top-k expert ids ``idx`` ((T, k)).
+
+    ``order`` lists the pairs (choice-major flat indices ``choice * T +
+    token``) sorted by expert; within an expert first choices precede second
+    choices, then token order (the capacity precedence). With a capacity the
+    dropped pairs are moved behind every expert's slice. ``kept`` ((E,)) is
+    the number of pairs each expert processes and ``ends`` its cumulative sum
+    (expert offsets, ``torch.searchsorted`` on the sorted ids: no host sync);
+    ``row_expert`` ((T k,)) is the expert of each position of ``order``.
+    """
+
+    def __init__(self, idx: torch.Tensor, num_experts: int, capacity: Optional[int]):
+        self.num_tokens, self.top_k = idx.shape
+        flat_expert = idx.t().reshape(-1)
+        order = torch.argsort(flat_expert, stable=True)
+        sorted_expert = flat_expert.index_select(0, order)
+        bins = torch.arange(num_experts, device=idx.device, dtype=sorted_expert.dtype)
+        ends = torch.searchsorted(sorted_expert, bins, right=True)
+        counts = ends - torch.cat([ends.new_zeros(1), ends[:-1]])
+        self.capacity = capacity
+        if capacity is not None:
+            rank = torch.arange(order.numel(), device=idx.device) - \
+                (ends - counts).index_select(0, sorted_expert)
+            key = torch.where(rank < capacity, sorted_expert,
+                              torch.full_like(sorted_expert, num_experts))
+            resort = torch.argsort(key, stable=True)
+            order = order.index_select(0, resort)
+            sorted_expert = sorted_expert.index_select(0, resort)
+            counts = counts.clamp(max=capacity)
+            ends = torch.cumsum(counts, 0)
+        self.order, self.kept, self.ends = order, counts, ends
+        self.row_expert = sorted_expert
+
+    @property
+    def num_pairs(self) -> int:
+        return self.num_tokens * self.top_k
+
+
+def _dispatch(x: torch.Tensor, gates: torch.Tensor, plan: DispatchPlan,
+              experts: GroupedExperts, sizes: Optional[List[int]],
+              out: torch.Tensor, offset: int = 0) -> int:
+    """Add sum_k gate_k * E_{idx_k}(x) of every token into ``out`` rows
+    ``offset + token`` (in place, ``index_add_``: no zero-filled slots, no
+    sum over k, no concatenation). ``sizes``: host per-expert counts for the
+    loop; None takes the grouped-GEMM path (dropless only). Returns the
+    number of dropped pairs."""
+    n_kept = plan.num_pairs if sizes is None else sum(sizes)
+    order = plan.order if n_kept == plan.num_pairs else plan.order[:n_kept]
+    token = order % plan.num_tokens if plan.top_k > 1 else order
+    if sizes is None:
+        y = experts(x.index_select(0, token), ends=plan.ends,
+                    row_expert=plan.row_expert)
+    else:
+        y = experts(x.index_select(0, token), sizes)
+    gate = gates.t().reshape(-1).index_select(0, order)
+    y = y * gate.unsqueeze(-1).to(y.dtype)
+    out.index_add_(0, token + offset if offset else token, y.to(out.dtype))
+    return plan.num_pairs - n_kept
 
 
 def grouped_dispatch(x: torch.Tensor, gates: torch.Tensor, idx: torch.Tensor,
@@ -150,29 +271,12 @@ def grouped_dispatch(x: torch.Tensor, gates: torch.Tensor, idx: torch.Tensor,
     choice) pairs; first choices take precedence over second choices, then
     token order. Dropped pairs contribute zero. Returns (output, num_dropped).
     """
-    num_tokens, top_k = idx.shape
-    # choice-major flattening: every token's first choice precedes any second
-    flat_expert = idx.t().reshape(-1)
-    flat_gate = gates.t().reshape(-1)
-    order = torch.argsort(flat_expert, stable=True)
-    counts = torch.bincount(flat_expert, minlength=experts.num_experts)
-    dropped = 0
-    if capacity is not None:
-        starts = torch.cumsum(counts, 0) - counts
-        sorted_expert = flat_expert[order]
-        rank_in_expert = torch.arange(order.numel(), device=x.device) - starts[sorted_expert]
-        keep = rank_in_expert < capacity
-        dropped = int((~keep).sum())
-        order = order[keep]
-        counts = counts.clamp(max=capacity)
-    token = order % num_tokens
-    out = experts(x.index_select(0, token), counts.tolist())
-    out = out * flat_gate[order].unsqueeze(-1).to(out.dtype)
-    # each (token, choice) slot is written once: a copy, then a sum over the
-    # k choices, is much faster on CPU than a scatter-add into the tokens
-    slots = x.new_zeros(num_tokens * top_k, out.shape[-1])
-    slots.index_copy_(0, order, out.to(x.dtype))
-    return slots.view(top_k, num_tokens, -1).sum(0), dropped
+    plan = DispatchPlan(idx, experts.num_experts, capacity)
+    grouped = capacity is None and experts.grouped_wanted(x)
+    sizes = None if grouped else plan.kept.tolist()
+    out = x.new_zeros(x.shape[0], x.shape[-1])
+    dropped = _dispatch(x, gates, plan, experts, sizes, out)
+    return out, dropped
 
 
 class RoutingContext:
@@ -321,101 +425,95 @@ class RMoE(BaseModule):
             return None
         return math.ceil(self.capacity_factor * num_tokens * top_k / num_experts)
 
-    def _route(self, x, router: NoisyTopKRouter, experts: GroupedExperts):
-        probs, gates, idx = router(x)
-        y, dropped = grouped_dispatch(
-            x, gates, idx, experts, self._capacity(x.shape[0], experts.num_experts, router.top_k))
-        return y, balance_loss(probs, idx), idx, dropped
-
     def _record(self, kind: str, modality: str, idx: torch.Tensor, num_experts: int):
         counts = torch.bincount(idx.reshape(-1).detach(), minlength=num_experts).cpu()
         table = self.stats[kind]
         table[modality] = table[modality] + counts if modality in table else counts
 
-    def _specialized_all_modalities(self, flat, segments, tokens_per_sample):
-        """Specialized experts when each modality's experts are an FSDP unit.
+    def _groups(self, flat, segments, per):
+        """The router groups of one forward, in a fixed order:
+        ``(kind, modality, tokens, first_row, router, experts)``.
 
-        Every rank must run every unit, in the same order, or the all-gathers
-        (forward) and reduce-scatters (backward) of the ranks do not match
-        and the job hangs. So the modalities run in the layer's configured
-        order, and a modality absent from this batch sends zero tokens
-        through its router and experts, whose (empty, exactly zero) sums are
-        added to the layer output, so that their zero gradients are reduced
-        like the others whatever the loss.
-        Returns (output in segment order, balance loss, dropped pairs).
+        With ``dispatch_absent_modalities`` (FSDP: each modality's experts
+        are a unit) every rank must run every unit, in the same order, or
+        the all-gathers (forward) and reduce-scatters (backward) of the ranks
+        do not match and the job hangs. So the specialized groups follow the
+        layer's configured modality order, and a modality absent from this
+        batch sends zero tokens through its router and experts; their empty
+        outputs still enter the layer output (``index_add_`` of zero rows),
+        so their zero gradients are reduced like the others whatever the loss.
         """
-        where = {m: (s, e) for m, s, e in segments}
-        dropped = 0
-        if len(where) != len(segments):
-            raise ValueError(f'RMoE: a modality appears twice in {segments}')
-        outs, aux = {}, flat.new_zeros((), dtype=torch.float32)
-        anchor = flat.new_zeros(())
-        for m in self.modalities:
-            router, experts = self.specialized_routers[m], self.specialized_experts[m]
-            if m in where:
-                s, e = where[m]
-                y, loss, idx, n = self._route(
-                    flat[s * tokens_per_sample:e * tokens_per_sample], router, experts)
-                outs[m] = y
-                aux = aux + loss
-                dropped += n
-                if self.record_stats:
-                    self._record('specialized', m, idx, experts.num_experts)
-                continue
-            empty = flat[:0]
-            probs, _, _ = router(empty)
-            # through the module call (an FSDP unit gathers its weights there)
-            y = experts(empty, [0] * experts.num_experts)
-            anchor = anchor + probs.sum().to(anchor.dtype) + y.sum()  # exactly 0
-        out = torch.cat([outs[m] for m, _, _ in segments]) + anchor
-        return out, aux, dropped
+        groups = []
+        if 'collaborative' in self.expert_types:
+            groups.append(('collaborative', None, flat, 0, self.collab_router,
+                           self.collab_experts))
+        if 'specialized' not in self.expert_types:
+            return groups
+        if self.dispatch_absent_modalities:
+            where = {m: (s, e) for m, s, e in segments}
+            if len(where) != len(segments):
+                raise ValueError(f'RMoE: a modality appears twice in {segments}')
+            spans = [(m, *where.get(m, (0, 0))) for m in self.modalities]
+        else:
+            spans = segments
+        for m, s, e in spans:
+            groups.append(('specialized', m, flat[s * per:e * per], s * per,
+                           self.specialized_routers[m], self.specialized_experts[m]))
+        return groups
 
     def forward(self, x: torch.Tensor, identity=None) -> torch.Tensor:
+        """(B, L, C) -> (B, L, C): shared + collaborative + specialized experts.
+
+        Two phases: every router and its :class:`DispatchPlan` on the device,
+        then the experts. The CPU loop over experts needs the per-expert
+        counts on the host: they are read in ONE transfer for the whole layer
+        (the layer's only ``torch.compile`` graph break); the grouped-GEMM
+        path (CUDA, bf16, no capacity) reads nothing. Expert outputs are
+        added into the output rows of their tokens in place.
+        """
         batch = x.shape[0]
         flat = x.reshape(-1, x.shape[-1])
-        tokens_per_sample = flat.shape[0] // batch
+        per = flat.shape[0] // batch
         segments = self.context.segments or [(self.modalities[0], 0, batch)]
         out = self.shared_expert(flat) if 'shared' in self.expert_types \
             else torch.zeros_like(flat)
         aux = flat.new_zeros((), dtype=torch.float32)
-        dropped = 0
 
-        if 'collaborative' in self.expert_types:
-            y, loss, idx, n = self._route(flat, self.collab_router, self.collab_experts)
-            out = out + y
-            aux = aux + loss
-            dropped += n
+        routed = []
+        for kind, m, xs, first, router, experts in self._groups(flat, segments, per):
+            probs, gates, idx = router(xs)
+            plan = DispatchPlan(idx, experts.num_experts,
+                                self._capacity(xs.shape[0], experts.num_experts,
+                                               router.top_k))
+            aux = aux + balance_loss(probs, idx)
+            routed.append((xs, first, gates, plan, experts))
             if self.record_stats:
-                for m, s, e in segments:
-                    self._record('collaborative', m,
-                                 idx[s * tokens_per_sample:e * tokens_per_sample],
-                                 self.num_collab)
+                if kind == 'collaborative':
+                    for mod, s, e in segments:
+                        self._record(kind, mod, idx[s * per:e * per], self.num_collab)
+                else:
+                    self._record(kind, m, idx, experts.num_experts)
 
-        if 'specialized' in self.expert_types and self.dispatch_absent_modalities:
-            y, loss, n = self._specialized_all_modalities(flat, segments,
-                                                          tokens_per_sample)
-            out = out + y
-            aux = aux + loss
-            dropped += n
-        elif 'specialized' in self.expert_types:
-            spec_out = []
-            for m, s, e in segments:
-                xs = flat[s * tokens_per_sample:e * tokens_per_sample]
-                y, loss, idx, n = self._route(xs, self.specialized_routers[m],
-                                              self.specialized_experts[m])
-                spec_out.append(y)
-                aux = aux + loss
-                dropped += n
-                if self.record_stats:
-                    self._record('specialized', m, idx,
-                                 self.specialized_experts[m].num_experts)
-            out = out + torch.cat(spec_out)
+        grouped = self.capacity_factor is None and bool(routed) and \
+            routed[0][4].grouped_wanted(flat)
+        sizes = [None] * len(routed)
+        if not grouped and routed:
+            host = torch.cat([r[3].kept for r in routed]).tolist()  # one sync
+            sizes, start = [], 0
+            for r in routed:
+                n = r[4].num_experts
+                sizes.append(host[start:start + n])
+                start += n
+        dropped = 0
+        for (xs, first, gates, plan, experts), size in zip(routed, sizes):
+            if size is None and xs.shape[0] == 0:
+                size = [0] * experts.num_experts  # no empty grouped GEMM
+            dropped += _dispatch(xs, gates, plan, experts, size, out, first)
 
         if self.record_stats:
             for m, s, e in segments:
                 self.stats['tokens'][m] = self.stats['tokens'].get(m, 0) + \
-                    (e - s) * tokens_per_sample
+                    (e - s) * per
         self.last_aux_loss = aux
         self.last_dropped = dropped
         return self.drop_path(out.view_as(x))
-

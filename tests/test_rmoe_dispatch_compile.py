@@ -1,0 +1,93 @@
+"""RMoE dispatch (issue 15): one ``torch.compile`` graph break per layer,
+expert offsets on the device, and the grouped-GEMM path equal to the loop.
+
+The reference for the grouped path is the per-expert loop (itself checked
+against the naive per-token reference in ``test_rmoe_layer.py``)."""
+import pytest
+import torch
+
+from mmringmoe.models.layers import GroupedExperts, RMoE, RoutingContext
+from mmringmoe.models.layers.rmoe import DispatchPlan
+
+C, H = 8, 16
+
+
+def _layer(top_k=1, capacity_factor=None, **kw):
+    torch.manual_seed(0)
+    ctx = RoutingContext()
+    ctx.segments = [('opt', 0, 2), ('ms', 2, 3)]
+    layer = RMoE(C, H, ('opt', 'ms'), ctx, num_specialized=4, num_collab=4,
+                 top_k=top_k, capacity_factor=capacity_factor, **kw).eval()
+    return layer
+
+
+@pytest.mark.parametrize('capacity_factor', [None, 0.5])
+@pytest.mark.parametrize('top_k', [1, 2])
+def test_explain_finds_at_most_one_graph_break(top_k, capacity_factor):
+    torch._dynamo.reset()
+    layer = _layer(top_k, capacity_factor)
+    x = torch.randn(3, 10, C)
+    explanation = torch._dynamo.explain(layer)(x)
+    reasons = [str(b.reason) for b in explanation.break_reasons]
+    assert explanation.graph_break_count <= 1, reasons
+    assert explanation.graph_count <= 2, reasons
+    # and the compiled layer computes the eager values
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, backend='eager')
+    torch.testing.assert_close(compiled(x), layer(x))
+
+
+def test_plan_offsets_hand_case():
+    # tokens 0..4, top-2; choice-major pairs: first choices 0..4, then seconds
+    idx = torch.tensor([[2, 0], [0, 1], [2, 1], [1, 0], [2, 3]])
+    plan = DispatchPlan(idx, 4, capacity=None)
+    assert plan.kept.tolist() == [3, 3, 3, 1]
+    assert plan.ends.tolist() == [3, 6, 9, 10]
+    # expert 0: token 1 (1st choice), tokens 0, 3 (2nd choices) in that order
+    assert plan.order[:3].tolist() == [1, 5, 8]
+    capped = DispatchPlan(idx, 4, capacity=2)
+    assert capped.kept.tolist() == [2, 2, 2, 1]
+    # expert 2 keeps tokens 0 and 2 (first choices) and drops token 4
+    assert capped.order[4:6].tolist() == [0, 2]
+    # dropped: pair 8 (token 3 -> e0), 7 (token 2 -> e1), 4 (token 4 -> e2)
+    assert sorted(capped.order[7:].tolist()) == [4, 7, 8]
+
+
+@pytest.mark.parametrize('top_k', [1, 2])
+def test_grouped_gemm_path_equals_the_loop(top_k, monkeypatch):
+    if not hasattr(torch, '_grouped_mm'):
+        pytest.skip('torch._grouped_mm not in this torch')
+    layer = _layer(top_k)
+    x = torch.randn(3, 10, C, requires_grad=True)
+    probe = torch.randn(3, 10, C)
+    params = [x, layer.collab_experts.w1, layer.collab_experts.b2,
+              layer.specialized_experts['ms'].w2, layer.collab_router.gate.weight]
+    results = []
+    for grouped in (False, True):
+        monkeypatch.setattr(GroupedExperts, 'use_grouped_mm', grouped)
+        y = layer(x)
+        results.append((y, torch.autograd.grad((y * probe).sum(), params)))
+    (y0, g0), (y1, g1) = results
+    torch.testing.assert_close(y1, y0, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g1, g0):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_auto_uses_grouped_gemm_only_on_cuda_bf16():
+    experts = GroupedExperts(2, C, H)
+    assert not experts.grouped_wanted(torch.zeros(1, C))
+    assert not experts.grouped_wanted(torch.zeros(1, C, dtype=torch.bfloat16))
+
+
+def test_absent_modality_still_reaches_its_experts():
+    """FSDP mode: a modality without tokens runs its router and experts on
+    zero rows, and their weights get (zero) gradients."""
+    layer = _layer()
+    layer.dispatch_absent_modalities = True
+    layer.context.segments = [('opt', 0, 3)]
+    x = torch.randn(3, 10, C)
+    layer(x).sum().backward()
+    ms = layer.specialized_experts['ms']
+    assert all(p.grad is not None and not p.grad.any() for p in ms.parameters())
+    assert layer.specialized_routers['ms'].gate.weight.grad is not None
+    assert layer.specialized_experts['opt'].w1.grad.any()
