@@ -233,3 +233,29 @@ def test_inference_meta_hook_fills_checkpoint_meta(tmp_path):
     info = ckpt['meta']['inference']
     assert info['stats'] == stats and info['test_crop'] == [64, 64]
     assert info['modalities'] == ['opt'] and info['classes'][3] == 'd'
+
+
+def test_train_adds_inference_meta_hook_to_task_configs_only():
+    """tools/train.py: task configs get the hook (their checkpoints carry
+    meta['inference']), pretraining configs (no test pipeline) do not."""
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from mmringmoe.engine import cli
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    seg = Config.fromfile(osp.join(
+        root, 'configs', 'segmentation',
+        'upernet_ringmoe-tiny_1xb4-200iter_builtin-seg-64x64.py'))
+    seg.custom_hooks = [h for h in seg.get('custom_hooks', [])
+                        if 'InferenceMeta' not in h['type']]
+    cli.add_inference_meta_hook(seg)
+    cli.add_inference_meta_hook(seg)  # idempotent
+    assert [h['type'] for h in seg.custom_hooks].count(
+        cli.INFERENCE_META_HOOK) == 1
+    mim = Config.fromfile(osp.join(
+        root, 'configs', 'pretrain',
+        'simmim_ringmoe-tiny_4xb2-30iter_builtin-192px.py'))
+    before = list(mim.get('custom_hooks', []))
+    cli.add_inference_meta_hook(mim)
+    assert list(mim.get('custom_hooks', [])) == before

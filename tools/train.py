@@ -76,6 +76,7 @@ def build_config(args):
     if load_from and '://' not in load_from:
         check_is_checkpoint(load_from)
     cli.add_checkpoint_hook(cfg)
+    cli.add_inference_meta_hook(cfg)
     return cfg
 
 

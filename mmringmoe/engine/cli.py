@@ -126,6 +126,26 @@ def add_checkpoint_hook(cfg):
     cfg.custom_hooks = hooks
 
 
+INFERENCE_META_HOOK = 'mmringmoe.InferenceMetaHook'
+
+
+def add_inference_meta_hook(cfg):
+    """Add :class:`mmringmoe.InferenceMetaHook` to a training config that
+    has a test pipeline, so every checkpoint it writes carries
+    ``meta['inference']`` (modalities, band order, normalisation statistics,
+    classes, palette, test crop) and ``tools/infer.py`` needs nothing else.
+    Pretraining configs (no test pipeline, nothing to map) are left as they
+    are."""
+    if not (cfg.get('test_dataloader') or cfg.get('test_pipeline')):
+        return
+    import mmringmoe.apis  # noqa: F401  (registers the hook)
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    names = {h.get('type') for h in hooks if isinstance(h, dict)}
+    if not names & {INFERENCE_META_HOOK, 'InferenceMetaHook'}:
+        hooks.append(ConfigDict(type=INFERENCE_META_HOOK))
+    cfg.custom_hooks = hooks
+
+
 class DemoteParamwiseOptions(logging.Filter):
     """Turns mmengine's ``paramwise_options -- <param>:<key>=<value>`` INFO
     records (one per parameter and matching ``custom_keys`` entry, written by

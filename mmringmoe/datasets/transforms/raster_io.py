@@ -207,7 +207,6 @@ def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
               fill_value=None):
     """Read bands ``(H, W, C)`` + :class:`GeoMeta` through rasterio."""
     from rasterio.enums import MaskFlags
-    from rasterio.windows import transform as window_transform
     with _open(path, backend_args) as src:
         alpha = _alpha_index(src)
         bands = [i for i in range(1, src.count + 1) if i != alpha]
@@ -242,8 +241,9 @@ def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
             data = _stack_tiff_pages(src, path, data, bands, kw)
         crs, transform = _georef(src)
         if transform is not None and rio_win is not None:
-            transform = tuple(float(v) for v in window_transform(
-                rio_win, src.transform)[:6])
+            from mmringmoe.datasets.windows import window_transform
+            transform = window_transform(transform, int(rio_win.row_off),
+                                         int(rio_win.col_off))
         nodata = src.nodata
         if src.dtypes[0] == 'complex_int16':
             data = _complex_int16_pairs(data)  # (C, H, W, 2)
