@@ -2,4 +2,5 @@
 from . import checkpoint  # noqa: F401
 from . import hooks  # noqa: F401
 from . import fsdp  # noqa: F401
+from . import dist_checkpoint  # noqa: F401
 from . import runner  # noqa: F401
