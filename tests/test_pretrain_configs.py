@@ -61,7 +61,7 @@ def test_config_builds(path):
         assert model.target_channels['sar_l1'] == 1
     if 'fsdp' in name:
         assert cfg.runner_type == 'FlexibleRunner'
-        assert cfg.strategy.type == 'mmringmoe.MetaInitFSDPStrategy'
+        assert cfg.strategy.type == 'mmringmoe.ShardedMetaInitFSDPStrategy'
 
 
 def test_fsdp_strategy_builds_on_meta_and_wrap_policy(tmp_path):
