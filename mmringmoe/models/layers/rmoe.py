@@ -27,6 +27,33 @@ from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule
 
 
+class _GeluMLP(torch.autograd.Function):
+    """``addmm(b2, gelu(addmm(b1, x, w1)), w2)`` saving only ``x`` and the
+    pre-activation for backward; ``gelu`` is recomputed there. Autograd of
+    the plain expression also keeps ``gelu(h)``, a (rows, H) tensor per
+    expert (the largest saved activation of an RMoE layer)."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2):
+        h = torch.addmm(b1, x, w1)
+        ctx.save_for_backward(x, w1, w2, h)
+        return torch.addmm(b2, F.gelu(h), w2)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w1, w2, h = ctx.saved_tensors
+        gy = gy.contiguous()
+        a = F.gelu(h)
+        gw2 = a.t() @ gy
+        gb2 = gy.sum(0)
+        gh = torch.ops.aten.gelu_backward(gy @ w2.t(), h)
+        del a
+        gw1 = x.t() @ gh
+        gb1 = gh.sum(0)
+        gx = gh @ w1.t()
+        return gx, gw1, gb1, gw2, gb2
+
+
 class GroupedExperts(nn.Module):
     """``num_experts`` two-layer FFN experts stored batched.
 
@@ -55,6 +82,8 @@ class GroupedExperts(nn.Module):
         self.w2 = nn.Parameter(torch.empty(num_experts, hidden_dims, embed_dims))
         self.b2 = nn.Parameter(torch.empty(num_experts, embed_dims))
         self.act = build_activation_layer(act_cfg)
+        # the exact (erf) GELU recomputes its output in backward (_GeluMLP)
+        self._exact_gelu = isinstance(self.act, nn.GELU) and self.act.approximate == 'none'
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -69,6 +98,9 @@ class GroupedExperts(nn.Module):
 
     def expert_forward(self, e: int, x: torch.Tensor, weights=None) -> torch.Tensor:
         w1, b1, w2, b2 = weights or (self.w1, self.b1, self.w2, self.b2)
+        if self._exact_gelu and torch.is_grad_enabled() and \
+                not torch.is_autocast_enabled(x.device.type):
+            return _GeluMLP.apply(x, w1[e], b1[e], w2[e], b2[e])
         h = self.act(torch.addmm(b1[e], x, w1[e]))
         return torch.addmm(b2[e], h, w2[e])
 
