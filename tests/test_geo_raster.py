@@ -388,3 +388,72 @@ def test_grey_stored_as_rgb_collapses_for_sar_l2_in_loader_and_stats(tmp_path):
     with pytest.raises(ValueError, match=r"c\.png.*band 3 differs"):
         compute_band_stats([str(tmp_path / 'c.png')], 'sar_l2',
                            collapse_identical_bands=True)
+
+
+def test_gdal_default_alpha_on_4_band_uint8_is_not_dropped(tmp_path):
+    """GDAL marks band 4 of a 4-band uint8 GeoTIFF written with its defaults
+    as alpha: for MS (4 bands expected) it is data; read as 3 bands it is
+    refused unless it really is a 0/255 transparency mask."""
+    rng = np.random.default_rng(7)
+    a = rng.integers(1, 255, (4, 30, 40), dtype=np.uint8)
+    with rasterio.open(tmp_path / 'ms.tif', 'w', driver='GTiff', height=30,
+                       width=40, count=4, dtype='uint8', crs='EPSG:3857',
+                       transform=from_origin(0, 0, 10, 10)) as dst:
+        dst.write(a)
+    with rasterio.open(tmp_path / 'ms.tif') as src:  # the trap exists
+        assert src.colorinterp[3] == rasterio.enums.ColorInterp.alpha
+    res = LoadRSImageFromFile(modality='ms')(
+        dict(img_path=str(tmp_path / 'ms.tif')))
+    np.testing.assert_array_equal(res['img'], a.transpose(1, 2, 0))
+    assert res['valid_mask'].all()
+    with pytest.raises(ValueError, match=r'ms\.tif.*band 4 of 4 is declared '
+                       r'alpha.*looks like data'):
+        LoadRSImageFromFile(modality='opt')(
+            dict(img_path=str(tmp_path / 'ms.tif')))
+    with pytest.raises(ValueError, match=r'ms\.tif.*declared alpha'):
+        read_raster(tmp_path / 'ms.tif')
+    assert read_raster(tmp_path / 'ms.tif', expected_bands=4).shape == (30, 40,
+                                                                       4)
+
+
+def test_tiler_keeps_gdal_alpha_as_data_drops_pure_nodata_and_errors_in_one_line(
+        tmp_path, capsys):
+    import importlib.util
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'tile_rs_images',
+        osp.join(root, 'tools', 'dataset_converters', 'tile_rs_images.py'))
+    tiler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiler)
+    a = np.random.default_rng(8).integers(1, 255, (4, 64, 64), dtype=np.uint8)
+    with rasterio.open(tmp_path / 'ms.tif', 'w', driver='GTiff', height=64,
+                       width=64, count=4, dtype='uint8') as dst:
+        dst.write(a)
+    with pytest.raises(SystemExit) as ex:
+        tiler.main([str(tmp_path / 'ms.tif'), '--out-dir',
+                    str(tmp_path / 'o1'), '--size', '32', '--step', '32'])
+    assert ex.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'declared alpha' in err[0]
+    tiler.main([str(tmp_path / 'ms.tif'), '--out-dir', str(tmp_path / 'o2'),
+                '--size', '32', '--step', '32', '--bands', '4', '--quiet'])
+    t = read_raster(tmp_path / 'o2' / 'ms_r32_c0.tif', expected_bands=4)
+    np.testing.assert_array_equal(t, a[:, 32:, :32].transpose(1, 2, 0))
+    # --max-nodata 1.0 still never keeps a window without a valid pixel
+    half = np.full((40, 80, 1), 7, np.uint8)
+    half[:, 40:] = 0
+    write_raster(tmp_path / 'half.tif', half, nodata=0)
+    rep = tiler.main([str(tmp_path / 'half.tif'), '--out-dir',
+                      str(tmp_path / 'o3'), '--size', '40', '--step', '40',
+                      '--max-nodata', '1.0', '--quiet'])
+    assert (rep['kept'], rep['dropped']) == (1, 1)
+    # an existing output: one line, exit 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ex:
+        tiler.main([str(tmp_path / 'half.tif'), '--out-dir',
+                    str(tmp_path / 'o3'), '--size', '40', '--step', '40',
+                    '--quiet'])
+    assert ex.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error:') and 'half_r0_c0' in \
+        err[0]

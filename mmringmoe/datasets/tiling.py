@@ -330,7 +330,7 @@ def tile_raster(img: np.ndarray,
     for win in window_grid(height, width, size, stride, small):
         v = valid[win.slices]
         frac = 1.0 - float(v.mean())
-        if frac > max_nodata:
+        if frac > max_nodata or not v.any():  # never a pure-nodata tile
             dropped += 1
             continue
         data, v = _pad(img[win.slices], v, win.height, win.width,
@@ -350,7 +350,8 @@ def iter_raster_tiles(path: str,
                       border_mode: str = 'edge',
                       report: Optional[dict] = None,
                       block: int = 1024,
-                      backend_args: Optional[dict] = None
+                      backend_args: Optional[dict] = None,
+                      expected_bands: Optional[int] = None
                       ) -> Iterator[Tile]:
     """Kept tiles of a raster file, read window by window (rasterio).
 
@@ -371,6 +372,10 @@ def iter_raster_tiles(path: str,
         report (dict, optional): filled with ``height``, ``width``,
             ``windows``, ``kept``, ``dropped`` and ``mask_source``.
         block (int): block size of the zero-border pass.
+        expected_bands (int, optional): the band count the tiles must have;
+            a band GDAL declares alpha is then kept as data when the file
+            has exactly this many bands (4-band uint8 written with GDAL's
+            defaults), and a file of another count is refused.
 
     Yields:
         Tile: kept windows, row-major.
@@ -398,14 +403,17 @@ def iter_raster_tiles(path: str,
         w = min(win.width, width - win.col_off)
         arr, meta = read_raster_with_meta(
             path, window=(win.row_off, win.col_off, h, w),
-            backend_args=backend_args)
+            backend_args=backend_args, expected_bands=expected_bands)
+        if expected_bands is not None and arr.shape[2] != expected_bands:
+            raise ValueError(f'{path!r}: {arr.shape[2]} bands, expected '
+                             f'{expected_bands}.')
         valid, source = meta.valid_mask, meta.mask_source
         if border is not None:
             valid = valid & ~border.window(win.row_off, win.col_off, h, w)
             source = source.replace('none', 'zero_border')
         report['mask_source'] = source
         frac = 1.0 - float(valid.mean())
-        if frac > max_nodata:
+        if frac > max_nodata or not valid.any():  # never a pure-nodata tile
             report['dropped'] += 1
             continue
         arr, valid = _pad(arr, valid, win.height, win.width,

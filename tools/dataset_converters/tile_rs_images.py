@@ -39,7 +39,7 @@ from mmringmoe.visualization.progress import progress
 
 def tile_file(path, out_dir=None, size=192, step=64, max_nodata=MAX_NODATA,
               pad=False, nodata_fallback='zero_border', border_mode='edge',
-              inputs=(), quiet=None):
+              inputs=(), quiet=None, bands=None):
     """Tile one raster; returns a report dict (``kept``, ``dropped``,
     ``total``, ``out_dir``, ``mask_source``, ...)."""
     stem = osp.splitext(osp.basename(path))[0]
@@ -49,7 +49,8 @@ def tile_file(path, out_dir=None, size=192, step=64, max_nodata=MAX_NODATA,
     report = {}
     tiles = iter_raster_tiles(path, size, step, max_nodata,
                               'pad' if pad else 'error', nodata_fallback,
-                              border_mode, report=report)
+                              border_mode, report=report,
+                              expected_bands=bands)
     for tile in progress(tiles, desc=f'{stem} (tiles kept)', unit='tile',
                          quiet=quiet):
         out = osp.join(out_dir, tile_name(stem, tile))
@@ -81,6 +82,10 @@ def main(argv=None):
                         help='for files that declare no nodata/mask/alpha')
     parser.add_argument('--border-mode', choices=('edge', 'any'),
                         default='edge')
+    parser.add_argument('--bands', type=int,
+                        help='band count every input must have (e.g. 4 for '
+                        'MS); a band GDAL declares alpha is then kept as data '
+                        'when the file has exactly this many bands')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar (it is shown only on a terminal)')
     args = parser.parse_args(argv)
@@ -98,7 +103,11 @@ def main(argv=None):
     # refuse small scenes before writing anything
     too_small = []
     for f in files:
-        info = raster_info(f)
+        try:
+            info = raster_info(f)
+        except (ValueError, FileNotFoundError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            sys.exit(1)
         try:
             window_grid(info.height, info.width, args.size, args.step,
                         'pad' if args.pad else 'error')
@@ -110,9 +119,14 @@ def main(argv=None):
         sys.exit(2)
     reports = []
     for f in files:
-        rep = tile_file(f, args.out_dir, args.size, args.step,
-                        args.max_nodata, args.pad, args.nodata_fallback,
-                        args.border_mode, inputs=files, quiet=args.quiet)
+        try:
+            rep = tile_file(f, args.out_dir, args.size, args.step,
+                            args.max_nodata, args.pad, args.nodata_fallback,
+                            args.border_mode, inputs=files, quiet=args.quiet,
+                            bands=args.bands)
+        except (ValueError, FileExistsError, FileNotFoundError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            sys.exit(1)
         reports.append(rep)
         print(f'{f} ({rep["height"]} x {rep["width"]} px): {rep["kept"]} '
               f'tiles kept, {rep["dropped"]} dropped (invalid > '

@@ -203,12 +203,36 @@ def _stack_tiff_pages(src, path, first, bands, kw):
     return np.concatenate(parts, axis=0)
 
 
+def _check_alpha_is_a_mask(src, alpha, kw, path):
+    """An alpha band used as the mask must hold transparency (0 and the
+    dtype's maximum only). GDAL also marks the 4th band of any 4-band uint8
+    GeoTIFF written with its defaults as alpha; when that band holds other
+    values it is data (e.g. NIR) and dropping it would be silent."""
+    a = src.read(alpha, **kw)
+    top = np.iinfo(a.dtype).max if a.dtype.kind in 'iu' else 1.0
+    odd = (a != 0) & (a != top)
+    if odd.any():
+        raise ValueError(
+            f'{path!r}: band {alpha} of {src.count} is declared alpha but '
+            f'holds values other than 0 and {top} (e.g. {a[odd][0]}), so it '
+            f'looks like data; to read it as a band, expect {src.count} '
+            'bands (the modality\'s band count, e.g. ms, or the tiler\'s '
+            '--bands), else rewrite the file without the alpha flag.')
+
+
 def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
-              fill_value=None):
+              fill_value=None, expected_bands=None):
     """Read bands ``(H, W, C)`` + :class:`GeoMeta` through rasterio."""
     from rasterio.enums import MaskFlags
     with _open(path, backend_args) as src:
         alpha = _alpha_index(src)
+        alpha_is_data = False
+        if alpha is not None and isinstance(expected_bands, int) \
+                and src.count == expected_bands:
+            # GDAL marks the 4th band of every 4-band uint8 GeoTIFF written
+            # with its defaults as alpha: when the modality expects all the
+            # bands (a B, G, R, NIR file), that band is data, not a mask
+            alpha, alpha_is_data = None, True
         bands = [i for i in range(1, src.count + 1) if i != alpha]
         rio_win = _to_rio_window(window)
         kw = dict(window=rio_win)
@@ -219,24 +243,33 @@ def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
         try:
             data = src.read(bands, **kw)
             flags = src.mask_flag_enums[0]
-            declared = (alpha is not None or MaskFlags.per_dataset in flags
-                        or MaskFlags.nodata in flags)
-            if declared or boundless:
-                mask = src.dataset_mask(
-                    window=rio_win, boundless=boundless) > 0
+            if alpha_is_data:
+                mask = (valid_mask_from(np.moveaxis(data, 0, 2), src.nodata)
+                        if src.nodata is not None else
+                        np.ones(data.shape[1:], bool))
+                source = 'nodata' if src.nodata is not None else 'none'
             else:
-                mask = np.ones(data.shape[1:], bool)
+                declared = (alpha is not None
+                            or MaskFlags.per_dataset in flags
+                            or MaskFlags.nodata in flags)
+                if declared or boundless:
+                    mask = src.dataset_mask(
+                        window=rio_win, boundless=boundless) > 0
+                else:
+                    mask = np.ones(data.shape[1:], bool)
+                if alpha is not None:
+                    source = 'alpha'
+                elif MaskFlags.per_dataset in flags:
+                    source = 'mask_band'
+                elif MaskFlags.nodata in flags:
+                    source = 'nodata'
+                else:
+                    source = 'none'
         except Exception as err:  # GDAL decoders raise RasterioIOError etc.
             raise ValueError(f'Cannot decode raster {path!r} (corrupt or '
                              f'truncated file?): {err}') from err
         if alpha is not None:
-            source = 'alpha'
-        elif MaskFlags.per_dataset in flags:
-            source = 'mask_band'
-        elif MaskFlags.nodata in flags:
-            source = 'nodata'
-        else:
-            source = 'none'
+            _check_alpha_is_a_mask(src, alpha, kw, path)
         if src.subdatasets and src.driver == 'GTiff':
             data = _stack_tiff_pages(src, path, data, bands, kw)
         crs, transform = _georef(src)
@@ -386,7 +419,8 @@ def read_raster_with_meta(path: str,
             mask = np.ones(arr.shape[:2], bool)
     else:
         arr, crs, transform, nodata, mask, source = _read_rio(
-            path, backend_args, window, nodata_fallback, boundless, fill_value)
+            path, backend_args, window, nodata_fallback, boundless, fill_value,
+            expected_bands)
     bad = _nonfinite(arr)
     if bad is not None:
         if bad.all() and window is None:  # a window may be all nodata
