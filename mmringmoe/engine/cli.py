@@ -134,9 +134,13 @@ def add_inference_meta_hook(cfg):
     has a test pipeline, so every checkpoint it writes carries
     ``meta['inference']`` (modalities, band order, normalisation statistics,
     classes, palette, test crop) and ``tools/infer.py`` needs nothing else.
-    Pretraining configs (no test pipeline, nothing to map) are left as they
-    are."""
-    if not (cfg.get('test_dataloader') or cfg.get('test_pipeline')):
+    Configs without a test pipeline (pretraining: nothing to map; toy
+    datasets) are left as they are."""
+    test_loader = cfg.get('test_dataloader') or {}
+    dataset = test_loader.get('dataset', {}) if hasattr(
+        test_loader, 'get') else {}
+    if not ((hasattr(dataset, 'get') and dataset.get('pipeline'))
+            or cfg.get('test_pipeline')):
         return
     import mmringmoe.apis  # noqa: F401  (registers the hook)
     hooks = list(cfg.get('custom_hooks', None) or [])
