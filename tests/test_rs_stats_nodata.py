@@ -23,13 +23,11 @@ def test_65535_half_scene_gives_the_valid_halfs_statistics(tmp_path):
     write_raster(tmp_path / 'scene.tif', img, crs='EPSG:32650', transform=T,
                  nodata=65535)
     valid = img[:, 384:].reshape(-1, 4).astype(np.float64)
-    # every tile kept (--max-nodata 1): the statistics still leave the
-    # nodata out
-    out = run_tool_main('dataset_converters/tile_rs_images',
-                        [tmp_path / 'scene.tif', '--size', '192', '--step',
-                         '192', '--max-nodata', '1', '--out-dir',
-                         tmp_path / 'all' / 'ms'])
-    assert out['kept'] == 16
+    # statistics of the whole scene (read window by window) leave the
+    # nodata half out
+    import shutil
+    (tmp_path / 'all' / 'ms').mkdir(parents=True)
+    shutil.copy(tmp_path / 'scene.tif', tmp_path / 'all' / 'ms')
     stats = run_tool_main('dataset_converters/compute_rs_stats',
                           [tmp_path / 'all'])['ms']
     np.testing.assert_allclose(stats['mean'], valid.mean(0), rtol=0.01)
@@ -39,6 +37,12 @@ def test_65535_half_scene_gives_the_valid_halfs_statistics(tmp_path):
     np.testing.assert_allclose(stats['std'], valid.std(0), rtol=1e-9)
     assert stats['num_pixels'] == 768 * 384
     assert stats['num_invalid_pixels'] == 768 * 384
+    # even --max-nodata 1 never keeps a window without a valid pixel
+    out = run_tool_main('dataset_converters/tile_rs_images',
+                        [tmp_path / 'scene.tif', '--size', '192', '--step',
+                         '192', '--max-nodata', '1', '--out-dir',
+                         tmp_path / 'all1' / 'ms'])
+    assert (out['kept'], out['dropped']) == (8, 8)
     # the default tiler drops the 8 pure-nodata tiles
     out = run_tool_main('dataset_converters/tile_rs_images',
                         [tmp_path / 'scene.tif', '--size', '192', '--step',

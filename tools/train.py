@@ -73,7 +73,9 @@ def build_config(args):
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     load_from = cfg.get('load_from', None)
-    if load_from and '://' not in load_from:
+    from mmringmoe.engine.dist_checkpoint import is_sharded_checkpoint
+    if load_from and '://' not in load_from \
+            and not is_sharded_checkpoint(load_from):
         check_is_checkpoint(load_from)
     cli.add_checkpoint_hook(cfg)
     cli.add_inference_meta_hook(cfg)

@@ -82,9 +82,14 @@ class GroupedExperts(nn.Module):
         self.w2 = nn.Parameter(torch.empty(num_experts, hidden_dims, embed_dims))
         self.b2 = nn.Parameter(torch.empty(num_experts, embed_dims))
         self.act = build_activation_layer(act_cfg)
-        # the exact (erf) GELU recomputes its output in backward (_GeluMLP)
-        self._exact_gelu = isinstance(self.act, nn.GELU) and self.act.approximate == 'none'
         self.reset_parameters()
+
+    @property
+    def _exact_gelu(self) -> bool:
+        """The exact (erf) GELU recomputes its output in backward
+        (:class:`_GeluMLP`). Read at every call: ``act`` may be swapped after
+        construction (the MindSpore variant uses the tanh approximation)."""
+        return isinstance(self.act, nn.GELU) and self.act.approximate == 'none'
 
     def reset_parameters(self):
         # Same distribution as nn.Linear's default, so experts start like the
