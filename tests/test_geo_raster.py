@@ -457,3 +457,19 @@ def test_tiler_keeps_gdal_alpha_as_data_drops_pure_nodata_and_errors_in_one_line
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error:') and 'half_r0_c0' in \
         err[0]
+
+
+def test_normalize_sets_invalid_pixels_to_the_band_mean():
+    """A nodata fill (65535) or scene padding must not reach the network as
+    data: after NormalizeRS invalid pixels are 0 (the standardised mean);
+    valid pixels are (x - mean) / std exactly."""
+    from mmringmoe.datasets.transforms import NormalizeRS
+    img = np.array([[[100, 10], [65535, 65535]],
+                    [[300, 30], [200, 20]]], np.uint16)
+    valid = np.array([[True, False], [True, True]])
+    out = NormalizeRS(mean=[200, 20], std=[100, 10])(
+        dict(img=img, valid_mask=valid))['img']
+    np.testing.assert_allclose(out, [[[-1, -1], [0, 0]], [[1, 1], [0, 0]]])
+    kept = NormalizeRS(mean=[200, 20], std=[100, 10], fill_invalid=False)(
+        dict(img=img, valid_mask=valid))['img']
+    assert kept[0, 1, 0] == pytest.approx((65535 - 200) / 100)

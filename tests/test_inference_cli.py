@@ -41,7 +41,7 @@ def test_cli_writes_geotiff_and_quicklook(setup, tmp_path, capsys):
     assert 'segmentation: 9 windows' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize('case', ['out_is_input', 'exists', 'bands', 'pair'])
+@pytest.mark.parametrize('case', ['out_is_input', 'exists', 'bands', 'pair', 'show_is_out'])
 def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
                                                         capsys, case):
     cfg, ckpt, scene = setup
@@ -55,6 +55,10 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
         out.write_bytes(b'keep me')
         argv += [str(out)]
         expect = 'exists; pass --force'
+    elif case == 'show_is_out':
+        same = str(tmp_path / 'same.tif')
+        argv += [same, '--show', same, '--force']
+        expect = 'is also an output of this run'
     elif case == 'bands':
         four = write_geotiff(tmp_path / 'four.tif', np.zeros((40, 40, 4),
                                                              np.uint8))
@@ -75,6 +79,8 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
     assert file_digest(scene) == before
     if case == 'exists':
         assert (tmp_path / 'old.tif').read_bytes() == b'keep me'
+    if case == 'show_is_out':
+        assert not (tmp_path / 'same.tif').exists()
     assert not list(tmp_path.glob('*.part'))
 
 

@@ -75,6 +75,14 @@ def infer(args):
             raise FileNotFoundError(f'input {path} does not exist')
     outs = [args.out] + ([args.show] if args.show else [])
     try:
+        if args.show:
+            stem, ext = osp.splitext(args.out)
+            mine = [args.out] + ([f'{stem}_probs{ext or ".tif"}'] if args.probs
+                                 else [])
+            if osp.realpath(args.show) in {osp.realpath(p) for p in mine}:
+                raise ValueError(f'--show {args.show} is also an output of this '
+                                 'run (--out or its _probs file); give the quick '
+                                 'look its own path')
         for out in outs:  # before the model is built: fail fast
             check_output_path(out, paths, args.force)
         cfg = cli.load_config(args.config)

@@ -292,6 +292,11 @@ class NormalizeRS(BaseTransform):
         stats_file (str, optional): JSON with per-modality statistics.
         modality (str, optional): Fixed modality.
         key (str): Array to normalise. Defaults to ``'img'``.
+        fill_invalid (bool): set the pixels that ``results['valid_mask']``
+            marks invalid (declared nodata, mask/alpha, NaN, scene padding)
+            to 0, the band mean after standardisation, so a fill value such
+            as 65535 or 255 never reaches the network as data (mmseg pads
+            normalised inputs with 0 the same way). Defaults to True.
     """
 
     def __init__(self,
@@ -300,7 +305,9 @@ class NormalizeRS(BaseTransform):
                  stats: Optional[Dict[str, dict]] = None,
                  stats_file: Optional[str] = None,
                  modality: Optional[str] = None,
-                 key: str = 'img'):
+                 key: str = 'img',
+                 fill_invalid: bool = True):
+        self.fill_invalid = fill_invalid
         if (mean is None) != (std is None):
             raise ValueError('Give both mean and std, or neither.')
         if mean is None and stats is None and stats_file is None:
@@ -338,6 +345,10 @@ class NormalizeRS(BaseTransform):
         if np.any(std <= 0):
             raise ValueError(f'NormalizeRS: non-positive std {std.tolist()}')
         out = (img.astype(np.float64) - mean) / std
+        valid = results.get('valid_mask')
+        if self.fill_invalid and valid is not None and \
+                np.shape(valid) == out.shape[:2] and not np.all(valid):
+            out[~np.asarray(valid, bool)] = 0.0
         results[self.key] = out.astype(np.float32)
         results['img_norm_cfg'] = dict(mean=mean.tolist(), std=std.tolist())
         return results
