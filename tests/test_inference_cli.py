@@ -41,7 +41,8 @@ def test_cli_writes_geotiff_and_quicklook(setup, tmp_path, capsys):
     assert 'segmentation: 9 windows' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize('case', ['out_is_input', 'exists', 'bands', 'pair', 'show_is_out'])
+@pytest.mark.parametrize('case', ['out_is_input', 'exists', 'bands', 'pair',
+                                  'show_is_out', 'input2_and_sar'])
 def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
                                                         capsys, case):
     cfg, ckpt, scene = setup
@@ -59,6 +60,10 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
         same = str(tmp_path / 'same.tif')
         argv += [same, '--show', same, '--force']
         expect = 'is also an output of this run'
+    elif case == 'input2_and_sar':  # was a traceback (ValueError)
+        argv = [cfg, ckpt, scene, scene, '--sar', scene, '--out',
+                str(tmp_path / 'o.tif')]
+        expect = 'give INPUT2 (change detection) or --sar'
     elif case == 'bands':
         four = write_geotiff(tmp_path / 'four.tif', np.zeros((40, 40, 4),
                                                              np.uint8))
@@ -98,3 +103,28 @@ def test_pair_mismatch_messages(tmp_path):
     with pytest.raises(ValueError, match='sar_l2 .* has CRS EPSG:4326'):
         build_scene({'opt': a, 'sar_l2': b})
     assert build_scene((a, a)).height == 20
+
+
+def test_window_bar_counts_windows_on_a_terminal_only():
+    """tools/infer.py's bar is mmringmoe.visualization.progress's: windows
+    done out of the total on a terminal, nothing in a pipe or with
+    --quiet."""
+    import io
+    from mmringmoe.visualization.progress import progress_counter
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    pipe, tty = io.StringIO(), TTY()
+    for stream, quiet in ((pipe, False), (tty, True)):
+        bar = progress_counter(9, desc='windows', quiet=quiet, stream=stream)
+        bar.update(4)
+        bar.update(5)
+        bar.close()
+        assert bar.n == 9 and stream.getvalue() == ''
+    bar = progress_counter(9, desc='windows', unit='win', stream=tty)
+    bar.update(4)
+    bar.update(9 - bar.n)
+    bar.close()
+    assert '9/9' in tty.getvalue() and 'windows' in tty.getvalue()

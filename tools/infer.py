@@ -42,8 +42,10 @@ def parse_args(argv=None):
                    choices=('cosine', 'triangular', 'uniform'))
     p.add_argument('--probs', action='store_true',
                    help='also write per-class probabilities (<out>_probs.tif)')
-    p.add_argument('--stats', help='per-modality statistics JSON for '
-                   'checkpoints that do not carry them')
+    p.add_argument('--stats', help='per-modality statistics JSON '
+                   '(tools/dataset_converters/compute_rs_stats.py; its dtype '
+                   'is checked against the scene) for checkpoints that do '
+                   'not carry them')
     p.add_argument('--show', help='write a quick-look PNG with the '
                    'prediction drawn over the scene')
     p.add_argument('--show-size', type=int, default=1024,
@@ -65,16 +67,37 @@ def _inputs(args):
     return args.input
 
 
+def _one_line(shown):
+    """``warnings.showwarning`` that prints the inferencer's own warnings
+    (``InferenceWarning``: a check that could not be made) as one
+    ``warning: ...`` line on stderr and leaves the others to ``shown``."""
+    from mmringmoe.apis.model_spec import InferenceWarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, InferenceWarning):
+            print(f'warning: {message}', file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+    return show
+
+
 def infer(args):
+    import warnings
+    with warnings.catch_warnings():  # restores showwarning on exit
+        warnings.showwarning = _one_line(warnings.showwarning)
+        return _infer(args)
+
+
+def _infer(args):
     from mmringmoe.engine import cli
     from mmringmoe.apis.writers import check_output_path
-    inputs = _inputs(args)
     paths = [args.input] + [p for p in (args.input2, args.sar) if p]
     for path in paths:
         if not osp.isfile(path):
             raise FileNotFoundError(f'input {path} does not exist')
     outs = [args.out] + ([args.show] if args.show else [])
     try:
+        inputs = _inputs(args)
         if args.show:
             stem, ext = osp.splitext(args.out)
             mine = [args.out] + ([f'{stem}_probs{ext or ".tif"}'] if args.probs
@@ -88,19 +111,16 @@ def infer(args):
         cfg = cli.load_config(args.config)
         from mmringmoe.apis import RSInferencer
         from mmringmoe.apis.quicklook import render_quicklook
+        from mmringmoe.visualization.progress import progress_counter
         inferencer = RSInferencer(cfg, args.checkpoint, device=args.device,
                                   stats=args.stats)
         bar = None
-        quiet = args.quiet or not sys.stderr.isatty()
 
         def progress(done, total):
             nonlocal bar
-            if quiet:
-                return
-            if bar is None:
-                from tqdm import tqdm
-                bar = tqdm(total=total, unit='win', desc='windows',
-                           file=sys.stderr)
+            if bar is None:  # the project's one bar (only on a terminal)
+                bar = progress_counter(total, desc='windows', unit='win',
+                                       quiet=args.quiet)
             bar.update(done - bar.n)
 
         result = inferencer(inputs, out=args.out, crop=args.crop,

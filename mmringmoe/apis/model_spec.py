@@ -45,6 +45,12 @@ _DROP_DENSE = ('Resize', 'RSResize', 'RandomResize', 'RandomFlip',
                'ResizeEdge', 'Pad', 'FixScaleResize', 'RandomChoiceResize')
 
 
+class InferenceWarning(UserWarning):
+    """A check scene inference could not make (e.g. the checkpoint does not
+    say which sample dtype the model was trained on); ``tools/infer.py``
+    prints it as one ``warning: ...`` line."""
+
+
 def _short(type_name: str) -> str:
     return str(type_name).split('.')[-1]
 
@@ -469,6 +475,7 @@ def inference_meta(cfg, dataset_meta: Optional[dict] = None) -> dict:
     return out
 
 
-__all__ = ['ModelSpec', 'InputRole', 'WindowLoader', 'describe_model',
+__all__ = ['ModelSpec', 'InputRole', 'InferenceWarning', 'WindowLoader',
+           'describe_model',
            'detect_task', 'find_test_pipeline', 'inference_meta',
            'DEFAULT_BAND_ORDER']
