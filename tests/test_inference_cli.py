@@ -1,5 +1,7 @@
 """tools/infer.py: outputs, quick look, and one-line refusals of bad input;
 nothing is ever written over an input."""
+import re
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,11 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
     errors = [line for line in err if line.startswith('error: ')]
     # one error line, the last one (library warnings may come before it)
     assert len(errors) == 1 and err[-1] == errors[0] and expect in errors[0]
+    # every option a refusal suggests is one tools/infer.py has
+    from helpers import _tool
+    known = {'--' + k.replace('_', '-') for k in vars(_tool('infer').parse_args(
+        ['c', 'k', 'i', '--out', 'o']))}
+    assert set(re.findall(r'--[a-z][a-z-]*', errors[0])) <= known
     assert file_digest(scene) == before
     if case == 'exists':
         assert (tmp_path / 'old.tif').read_bytes() == b'keep me'

@@ -12,9 +12,20 @@ mean/std applied by the model).
 Checkpoint ``meta['inference']`` (written by
 :class:`mmringmoe.engine.hooks.InferenceMetaHook` and the converters) may
 carry ``modalities``, ``band_order``, ``stats`` ({modality: {mean, std}}),
-``classes``, ``palette`` and ``test_crop``; ``meta['dataset_meta']``
-(mmengine) classes and palette. A statistics file named by the config that
-does not exist here is replaced by those statistics, or by ``--stats``.
+``dtype`` ({modality: sample dtype of the training data}), ``classes``,
+``palette`` and ``test_crop``; ``meta['dataset_meta']`` (mmengine) classes
+and palette. A statistics file named by the config that does not exist here
+is replaced by those statistics, or by ``--stats``.
+
+The sample dtype the model was trained on (:func:`model_dtypes`: the test
+pipeline's ``LoadImageFromFile``, which decodes 8-bit images; else the
+``dtype`` of a ``--stats`` file; else ``meta['inference']['dtype']``; else
+the ``dtype`` of the config's statistics file) is compared with each scene
+raster's dtype by :meth:`WindowLoader.check`: a different kind or bit depth
+(:func:`sample_kind`: 8-bit vs 16-bit integers vs floats) is refused in one
+line, since normalisation statistics of one scale applied to data of another
+give a confident, wrong map. When no source says the dtype (older
+checkpoints) an :class:`InferenceWarning` says the check was not made.
 """
 import copy
 import json
@@ -53,6 +64,87 @@ class InferenceWarning(UserWarning):
 
 def _short(type_name: str) -> str:
     return str(type_name).split('.')[-1]
+
+
+def sample_kind(dtype) -> str:
+    """Kind and bit depth of a sample dtype, the level at which scene and
+    training data must agree: ``'8-bit integer'`` (uint8, int8),
+    ``'16-bit integer'`` (uint16, int16, GDAL CInt16 ``complex_int16`` and
+    its int16 (re, im) pairs), ``'32-bit integer'``, ``'float'`` (float16/32/
+    64 and complex64/128 SAR), ``'bool'``. Signedness is not compared (int16
+    and uint16 DN share a scale); integers of different width or integers
+    and floats (DN vs reflectance 0-1) are different kinds."""
+    name = str(dtype)
+    if name == 'complex_int16':
+        return '16-bit integer'
+    dt = np.dtype(name)
+    if dt.kind in 'iu':
+        return f'{dt.itemsize * 8}-bit integer'
+    if dt.kind in 'fc':
+        return 'float'
+    if dt.kind == 'b':
+        return 'bool'
+    return dt.name
+
+
+class ModelDtype(NamedTuple):
+    """The sample dtype a model was trained on, and where that was read."""
+    dtype: str
+    reason: str   # completes 'the model ...' in the refusal
+
+
+def _stats_dtype(stats: Optional[dict], modality: str) -> Optional[str]:
+    entry = (stats or {}).get(modality)
+    if isinstance(entry, dict) and entry.get('dtype'):
+        return str(entry['dtype'])
+    return None
+
+
+def model_dtypes(load: dict, roles, meta: dict,
+                 stats_file: Optional[str] = None,
+                 stats: Optional[dict] = None,
+                 config_stats: Sequence[str] = ()) -> Dict[str, ModelDtype]:
+    """``{modality: ModelDtype}`` for the modalities whose training sample
+    dtype is known (module docstring; modalities left out are unknown).
+
+    Args:
+        load (dict): the test pipeline's loader step.
+        roles: the model's :class:`InputRole` s.
+        meta (dict): checkpoint meta.
+        stats_file (str, optional): the ``--stats`` file, ``stats`` its
+            contents.
+        config_stats: statistics files named by the test pipeline.
+    """
+    info = meta.get('inference') or {}
+    ckpt = info.get('dtype') or {}
+    found = {}
+    for m in dict.fromkeys(r.modality for r in roles):
+        if _short(load['type']) == 'LoadImageFromFile' and \
+                load.get('color_type', 'color') != 'unchanged':
+            found[m] = ModelDtype(
+                'uint8', "'s test pipeline reads 8-bit images "
+                '(LoadImageFromFile)')
+            continue
+        if stats_file is not None and _stats_dtype(stats, m):
+            found[m] = ModelDtype(
+                _stats_dtype(stats, m), f' was trained on '
+                f'{_stats_dtype(stats, m)} samples (statistics file '
+                f'{stats_file!r}, --stats)')
+            continue
+        if ckpt.get(m):
+            found[m] = ModelDtype(
+                str(ckpt[m]), f' was trained on {ckpt[m]} samples (checkpoint '
+                "meta['inference']['dtype'])")
+            continue
+        for path in config_stats:
+            if osp.isfile(path):
+                with open(path) as f:
+                    dt = _stats_dtype(json.load(f), m)
+                if dt:
+                    found[m] = ModelDtype(dt, f' was trained on {dt} samples '
+                                          f'(statistics file {path!r})')
+                    break
+    return found
 
 
 class InputRole(NamedTuple):
@@ -183,6 +275,9 @@ class WindowLoader:
                  stats: Optional[dict] = None):
         self.kind, self.cfg, self.roles = kind, dict(cfg), roles
         self.to_float32 = bool(cfg.get('to_float32', False))
+        #: {modality: ModelDtype} (:func:`model_dtypes`), set by
+        #: :func:`describe_model`; a modality left out is unknown
+        self.dtypes: Dict[str, ModelDtype] = {}
         self.pair = None
         if kind == 'opt_sar':
             from mmringmoe.datasets.seg_transforms import LoadOptSARPair
@@ -201,18 +296,79 @@ class WindowLoader:
                     for m in ('opt', 'sar_l2')}
 
     def check(self, scene):
-        """One-line errors for rasters the model cannot read."""
+        """One-line errors for rasters the model cannot read: a missing
+        raster, a band count the modality does not have, a sample dtype of
+        another kind or bit depth than the training data's
+        (:meth:`check_dtype`)."""
+        self.check_bands(scene)
+        for role in self.roles:
+            self.check_dtype(scene.sources[role.role], role.modality)
+
+    def check_dtype(self, src, modality: str):
+        """Refuse ``src`` when its dtype is of another :func:`sample_kind`
+        than the model's training samples; warn (:class:`InferenceWarning`)
+        when the model's dtype is unknown.
+
+        Raises:
+            ValueError: one line naming the file, its dtype and the model's.
+        """
+        known = self.dtypes.get(modality)
+        if known is None:
+            import warnings
+            warnings.warn(
+                f'{src.name!r} ({src.dtype}): the sample dtype the model was '
+                f'trained on is unknown for modality {modality!r} (checkpoint '
+                "without meta['inference']['dtype'], no dtype in the "
+                'statistics), so 8-bit / 16-bit / float input could not be '
+                'checked against it', InferenceWarning, stacklevel=3)
+            return
+        if sample_kind(src.dtype) != sample_kind(known.dtype):
+            raise ValueError(
+                f'{src.name!r} holds {src.dtype} values but the model'
+                f'{known.reason}, for modality {modality!r}: '
+                f'{sample_kind(src.dtype)} vs {sample_kind(known.dtype)} '
+                f'data; convert the scene to {known.dtype} the way the '
+                'training data were, or use a model trained on '
+                f'{src.dtype} data')
+
+    @staticmethod
+    def _check_alpha(src, role, need: int):
+        """A band flagged alpha is data when the model needs it (``need``
+        bands, the rule of the training loader); otherwise it must hold
+        transparency (0 / maximum) only, else the file has more data bands
+        than the model reads and is refused before any window is read."""
+        if getattr(src, 'alpha', None) is None:
+            return
+        if src.count < need <= src.file_count:
+            src.read_alpha_as_data()
+            return
+        odd = src.alpha_data_value()
+        if odd is not None:
+            order = ', '.join(DEFAULT_BAND_ORDER.get(role.modality, ()))
+            raise ValueError(
+                f'{src.name!r} has {src.file_count} band(s) (band '
+                f'{src.alpha}, flagged alpha, holds data such as {odd}, not '
+                'only transparency 0 / maximum) but the model expects '
+                f'{need} for '
+                f'modality {role.modality!r}' + (f' ({order})' if order
+                                                 else '')
+                + '; write the model\'s bands to a new file')
+
+    def check_bands(self, scene):
         for role in self.roles:
             src = scene.sources.get(role.role)
             if src is None:
                 raise ValueError(
                     f'the model reads {[r.role for r in self.roles]} but the '
                     f'input gives {list(scene.sources)}')
+            want = role.channels
+            opt_bands = self.cfg.get('opt_bands')
+            self._check_alpha(src, role, want if not (
+                self.kind == 'opt_sar' and role.modality == 'opt'
+                and opt_bands) else max(opt_bands) + 1)
             count = src.count
             if role.modality == 'sar_l1' and src.dtype.startswith('complex'):
                 count *= 2
-            want = role.channels
-            opt_bands = self.cfg.get('opt_bands')
             if self.kind == 'opt_sar' and role.modality == 'opt' and opt_bands:
                 if max(opt_bands) >= count:
                     raise ValueError(
@@ -228,14 +384,6 @@ class WindowLoader:
                     f'{src.name!r} has {count} band(s) but the model expects '
                     f'{want} for modality {role.modality!r}'
                     + (f' ({order})' if order else ''))
-            if self.kind == 'cv2' and np.dtype(
-                    src.dtype if not src.dtype.startswith('complex')
-                    else 'complex64') != np.uint8:
-                raise ValueError(
-                    f'{src.name!r} holds {src.dtype} values but the model\'s '
-                    'test pipeline reads 8-bit images (LoadImageFromFile); '
-                    'convert the scene to 8 bits the way the training data '
-                    'were, or use a model trained on LoadRSImageFromFile')
 
     def __call__(self, arrays: Dict[str, np.ndarray]) -> dict:
         if self.kind == 'cv2':
@@ -414,6 +562,9 @@ def describe_model(model, cfg, meta: Optional[dict] = None,
     drop = _DROP_ALWAYS + (() if task == 'classification' else _DROP_DENSE)
     tail = [t for i, t in enumerate(steps) if i != load_idx
             and _short(t['type']) not in drop]
+    config_stats = [t['stats_file'] for t in steps if t.get('stats_file')]
+    loader.dtypes = model_dtypes(load, roles, meta, stats_file, stats,
+                                 config_stats)
     _resolve_stats_files(tail, stats)
     classes, palette = _classes(model, cfg, meta, task)
     info = meta.get('inference') or {}
@@ -424,16 +575,25 @@ def describe_model(model, cfg, meta: Optional[dict] = None,
                      _default_crop(cfg, meta), band_order)
 
 
-def inference_meta(cfg, dataset_meta: Optional[dict] = None) -> dict:
+def inference_meta(cfg, dataset_meta: Optional[dict] = None,
+                   sample_dtypes: Optional[Dict[str, str]] = None) -> dict:
     """``meta['inference']`` for a checkpoint of a model built from ``cfg``:
     modalities and band order, normalisation statistics (read from every
     ``stats_file`` of the test pipeline, or NormalizeRS ``mean``/``std``),
-    classes and palette, the test crop. Plain lists and strings only, so the
-    checkpoint stays weights-only loadable."""
+    the training samples' dtype per modality (``dtype``: the ``dtype`` of
+    those statistics files (``compute_rs_stats.py`` writes it), ``uint8``
+    for a ``LoadImageFromFile`` pipeline, else ``sample_dtypes``, e.g. the
+    first training sample's as :class:`InferenceMetaHook` reads it; left out
+    when unknown), classes and palette, the test crop. Plain lists and
+    strings only, so the checkpoint stays weights-only loadable."""
     steps = find_test_pipeline(cfg)
     stats: Dict[str, dict] = {}
     mods: List[str] = []
+    eight_bit = False
     for t in steps:
+        if _short(t['type']) == 'LoadImageFromFile' and \
+                t.get('color_type', 'color') != 'unchanged':
+            eight_bit = True  # cv2 decodes 8-bit images
         if t.get('modality') and t['modality'] not in mods:
             mods.append(t['modality'])
         path = t.get('stats_file')
@@ -460,6 +620,15 @@ def inference_meta(cfg, dataset_meta: Optional[dict] = None) -> dict:
                       for m, s in stats.items()
                       if isinstance(s, dict) and 'mean' in s},
                test_crop=list(_default_crop(cfg, {})))
+    dtypes = {m: str(s['dtype']) for m, s in stats.items()
+              if isinstance(s, dict) and s.get('dtype')}
+    for m in mods:
+        if eight_bit:
+            dtypes[m] = 'uint8'
+        elif m not in dtypes and (sample_dtypes or {}).get(m):
+            dtypes[m] = str(sample_dtypes[m])
+    if dtypes:
+        out['dtype'] = dtypes
     dp = cfg.model.get('data_preprocessor') or {}
     if dp.get('mean') is not None:
         out['data_preprocessor'] = dict(
@@ -476,6 +645,6 @@ def inference_meta(cfg, dataset_meta: Optional[dict] = None) -> dict:
 
 
 __all__ = ['ModelSpec', 'InputRole', 'InferenceWarning', 'WindowLoader',
-           'describe_model',
+           'describe_model', 'model_dtypes', 'sample_kind', 'ModelDtype',
            'detect_task', 'find_test_pipeline', 'inference_meta',
            'DEFAULT_BAND_ORDER']

@@ -33,13 +33,20 @@ def _decimated(src, max_size: int):
     from rasterio.enums import Resampling
     from mmringmoe.datasets.transforms.raster_io import _alpha_index
     with rasterio.open(src.path) as ds:
-        alpha = _alpha_index(ds)
+        alpha = src.alpha  # None when the model reads that band as data
         bands = [i for i in range(1, ds.count + 1) if i != alpha]
         data = ds.read(bands, out_shape=(len(bands), h, w),
                        resampling=Resampling.nearest)
-        mask = ds.dataset_mask(out_shape=(h, w),
-                               resampling=Resampling.nearest) > 0
+        if src.alpha is None and _alpha_index(ds) is not None:
+            mask = None  # the alpha-flagged band is data: GDAL's mask is not
+        else:
+            mask = ds.dataset_mask(out_shape=(h, w),
+                                   resampling=Resampling.nearest) > 0
+        nodata = ds.nodata
     arr = np.moveaxis(data, 0, 2)
+    if mask is None:
+        from mmringmoe.datasets.transforms.raster_io import valid_mask_from
+        mask = valid_mask_from(arr, nodata)
     if arr.dtype.kind in 'fc':
         mask &= np.isfinite(arr).all(-1)
         arr = np.where(np.isfinite(arr), arr, 0)
@@ -78,6 +85,7 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
     from PIL import Image, ImageDraw
     if osp.exists(path) and not overwrite:
         raise FileExistsError(f'output {path!r} exists')
+    spec.loader.check_bands(scene)  # an alpha band the model reads is data
     roles = list(scene.sources)
     role = 'date2' if 'date2' in roles else roles[0]
     src = scene.sources[role]

@@ -44,11 +44,14 @@ class SceneSource:
     """One raster of a scene, read window by window.
 
     Attributes: ``name`` (path or label), ``height``, ``width``, ``count``
-    (bands), ``dtype``, ``crs`` (WKT or None), ``transform`` (6-tuple or
-    None), ``nodata``.
+    (data bands: a band flagged alpha is not counted), ``dtype``, ``crs``
+    (WKT or None), ``transform`` (6-tuple or None), ``nodata``, ``alpha``
+    (1-based index of a band flagged alpha, else None), ``file_count``
+    (bands in the file, alpha included).
     """
 
     def __init__(self, source):
+        self.alpha, self.expected_bands = None, None
         if isinstance(source, RasterArray):
             arr = np.asarray(source.array)
             if arr.ndim == 2:
@@ -77,6 +80,40 @@ class SceneSource:
             self.count, self.dtype = info.count, info.dtype
             self.crs, self.transform = info.crs, info.transform
             self.nodata = info.nodata
+            if info.has_mask and info.driver != 'npy':
+                import rasterio
+                from mmringmoe.datasets.transforms.raster_io import \
+                    _alpha_index
+                with rasterio.open(path) as ds:
+                    self.alpha = _alpha_index(ds)
+        self.file_count = self.count + (self.alpha is not None)
+
+    def read_alpha_as_data(self):
+        """Read the band flagged alpha as data (the rule of
+        :func:`read_raster_with_meta` when the expected band count includes
+        it: GDAL flags the 4th band of every 4-band uint8 GeoTIFF written
+        with its defaults as alpha, e.g. the NIR of a B, G, R, NIR file)."""
+        if self.alpha is not None:
+            self.expected_bands = self.count = self.file_count
+            self.alpha = None
+
+    def alpha_data_value(self):
+        """A value of the alpha band other than 0 and the dtype's maximum
+        (so the band is data, not transparency), or None. Read block by
+        block (bounded memory)."""
+        if self.alpha is None:
+            return None
+        import rasterio
+        with rasterio.open(self.path) as ds:
+            top = (np.iinfo(ds.dtypes[self.alpha - 1]).max
+                   if np.dtype(ds.dtypes[self.alpha - 1]).kind in 'iu'
+                   else 1.0)
+            for _, win in ds.block_windows(self.alpha):
+                a = ds.read(self.alpha, window=win)
+                odd = (a != 0) & (a != top)
+                if odd.any():
+                    return a[odd][0].item()
+        return None
 
     def read(self, window) -> Tuple[np.ndarray, np.ndarray]:
         """``(array (h, w, C[, 2]), valid (h, w) bool)`` of a window
@@ -97,7 +134,8 @@ class SceneSource:
                 arr, valid = full, fv
             return np.array(arr), np.array(valid)
         arr, meta = read_raster_with_meta(self.path, window=(r, c, h, w),
-                                          boundless=outside)
+                                          boundless=outside,
+                                          expected_bands=self.expected_bands)
         return arr, meta.valid_mask
 
 

@@ -82,8 +82,10 @@ def generate(out: str, n_train: int = 96, n_val: int = 8, seed: int = 0,
     mean = total / count
     std = np.sqrt(total_sq / count - mean**2)
     with open(osp.join(out, 'rs_stats.json'), 'w') as f:
-        json.dump(dict(opt=dict(mean=mean.tolist(), std=std.tolist())), f,
-                  indent=1)
+        # compute_rs_stats.py's layout, with the sample dtype the model is
+        # trained on (checkpoints carry it; scene inference checks it)
+        json.dump(dict(opt=dict(mean=mean.tolist(), std=std.tolist(),
+                                num_bands=3, dtype='uint8')), f, indent=1)
     return out
 
 

@@ -1,0 +1,255 @@
+"""Scene inference refuses input of another sample dtype than the model was
+trained on (8-bit vs 16-bit integers vs floats), warns when it cannot tell,
+and reads a band GDAL flags alpha the way the training loader does."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from helpers import run_tool_main
+from inference_models import (build, file_digest, pixel_seg_config,
+                              save_checkpoint, write_geotiff)
+
+TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('dtype')
+    cfg = pixel_seg_config()
+    net = build(cfg)
+    cfg_path = str(tmp / 'cfg.py')
+    cfg.dump(cfg_path)
+    ckpts = {}
+    for dt in ('uint8', 'uint16', None):
+        info = None if dt is None else dict(dtype=dict(opt=dt))
+        ckpts[dt] = save_checkpoint(net, str(tmp / f'{dt}.pth'),
+                                    inference=info)
+    return cfg, cfg_path, ckpts
+
+
+def _scene(tmp_path, dtype, name=None):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 250, (40, 48, 3)).astype(dtype)
+    if np.dtype(dtype).kind == 'f':
+        img = img / np.float32(250)  # reflectance 0-1
+    return write_geotiff(tmp_path / (name or f'{np.dtype(dtype).name}.tif'),
+                         img)
+
+
+def test_sample_kind_against_hand_values():
+    from mmringmoe.apis.model_spec import sample_kind
+    assert sample_kind('uint8') == sample_kind('int8') == '8-bit integer'
+    assert sample_kind('uint16') == sample_kind('int16') == '16-bit integer'
+    assert sample_kind('complex_int16') == '16-bit integer'  # GDAL CInt16
+    assert sample_kind('float32') == sample_kind('float64') == 'float'
+    assert sample_kind('complex64') == 'float'
+    assert sample_kind('uint32') == '32-bit integer'
+
+
+@pytest.mark.parametrize('model_dt,scene_dt', [('uint8', 'uint16'),
+                                               ('uint16', 'uint8'),
+                                               ('uint16', 'float32')])
+def test_other_dtype_is_refused_in_one_line(model, tmp_path, model_dt,
+                                            scene_dt):
+    from mmringmoe.apis import RSInferencer
+    cfg, _, ckpts = model
+    path = _scene(tmp_path, scene_dt)
+    out = tmp_path / 'o.tif'
+    with pytest.raises(ValueError) as err:
+        RSInferencer(cfg, ckpts[model_dt])(path, out=str(out), crop=32)
+    msg = str(err.value)
+    assert '\n' not in msg
+    assert msg.startswith(f"'{path}' holds {scene_dt} values but the model "
+                          f'was trained on {model_dt} samples')
+    assert "meta['inference']['dtype']" in msg
+    assert not out.exists() and not list(tmp_path.glob('*.part'))
+
+
+def test_same_dtype_runs_without_warning(model, tmp_path):
+    """uint8 model, uint8 scene; int16 scene for a uint16 model (same
+    kind and depth, signedness not compared)."""
+    from mmringmoe.apis import RSInferencer
+    cfg, _, ckpts = model
+    from mmringmoe.apis.model_spec import InferenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', InferenceWarning)
+        a = RSInferencer(cfg, ckpts['uint8'])(_scene(tmp_path, np.uint8),
+                                             crop=32, overlap=8)
+        b = RSInferencer(cfg, ckpts['uint16'])(_scene(tmp_path, np.int16),
+                                              crop=32, overlap=8)
+    # same values, same weights: the dtype check changes no prediction
+    np.testing.assert_array_equal(a.pred, b.pred)
+
+
+def test_unknown_model_dtype_warns_once_and_runs(model, tmp_path, capsys):
+    from mmringmoe.apis import RSInferencer
+    from mmringmoe.apis.model_spec import InferenceWarning
+    cfg, cfg_path, ckpts = model
+    path = _scene(tmp_path, np.uint16)
+    with pytest.warns(InferenceWarning, match='could not be checked') as rec:
+        res = RSInferencer(cfg, ckpts[None])(path, crop=32, overlap=8)
+    assert len([r for r in rec if r.category is InferenceWarning]) == 1
+    assert res.pred.shape == (40, 48)
+    # the CLI: one 'warning:' line on stderr, the map is written
+    out = str(tmp_path / 'o.tif')
+    assert run_tool_main('infer', [cfg_path, ckpts[None], path, '--out', out,
+                                   '--crop', 32, '--quiet']).task == \
+        'segmentation'
+    err = [line for line in capsys.readouterr().err.splitlines()
+           if 'could not be checked' in line]
+    assert len(err) == 1 and err[0].startswith('warning: ') and \
+        'uint16' in err[0]
+
+
+def test_stats_file_dtype_counts(model, tmp_path, capsys):
+    """A --stats file (compute_rs_stats.py layout) with a dtype is checked
+    like the checkpoint's; it names the file."""
+    from mmringmoe.apis import RSInferencer
+    from mmringmoe.apis.model_spec import InferenceWarning
+    stats_path = tmp_path / 'rs_stats.json'
+    stats_path.write_text(json.dumps(dict(opt=dict(
+        mean=[100., 110., 120.], std=[50., 55., 60.], num_bands=3,
+        dtype='uint16'))))
+    cfg = pixel_seg_config(stats_file=str(stats_path))
+    ckpt = save_checkpoint(build(cfg), str(tmp_path / 'n.pth'))
+    u8 = _scene(tmp_path, np.uint8)
+    with pytest.raises(ValueError, match=(
+            f"holds uint8 values but the model was trained on uint16 samples "
+            f"\\(statistics file '{stats_path}', --stats\\)")):
+        RSInferencer(cfg, ckpt, stats=str(stats_path))(u8)
+    # the config's own statistics file says the dtype too (no --stats)
+    with pytest.raises(ValueError, match=f"statistics file '{stats_path}'"):
+        RSInferencer(cfg, ckpt)(u8)
+    before = file_digest(u8)
+    argv = [tmp_path / 'c.py', ckpt, u8, '--out', tmp_path / 'o.tif',
+            '--stats', stats_path]
+    cfg.dump(str(tmp_path / 'c.py'))
+    assert run_tool_main('infer', argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('error: ') and 'holds uint8' in err[-1]
+    assert file_digest(u8) == before
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', InferenceWarning)
+        RSInferencer(cfg, ckpt)(_scene(tmp_path, np.uint16), crop=32)
+
+
+def test_cv2_pipeline_is_8_bit_by_the_same_check(model, tmp_path):
+    """LoadImageFromFile decodes 8-bit images: that is the model's dtype
+    whatever the checkpoint says, for single images and change pairs."""
+    from mmringmoe.apis import RSInferencer
+    from mmringmoe.apis.model_spec import ModelDtype, model_dtypes
+    _, _, ckpts = model
+    cv2_cfg = pixel_seg_config(cv2_loader=True)
+    with pytest.raises(ValueError, match="holds uint16 values but the "
+                       "model's test pipeline reads 8-bit images"):
+        RSInferencer(cv2_cfg, ckpts[None])(_scene(tmp_path, np.uint16))
+    from mmringmoe.apis.model_spec import InputRole
+    roles = (InputRole('date1', 'opt', 3), InputRole('date2', 'opt', 3))
+    got = model_dtypes(dict(type='LoadImageFromFile'), roles,
+                       dict(inference=dict(dtype=dict(opt='uint16'))))
+    assert got['opt'].dtype == 'uint8' and isinstance(got['opt'], ModelDtype)
+    assert model_dtypes(dict(type='LoadImageFromFile',
+                             color_type='unchanged'), roles, {}) == {}
+
+
+def test_inference_meta_and_hook_carry_the_dtype(tmp_path):
+    """meta['inference']['dtype'] from the statistics file's dtype; else the
+    hook reads the first training raster's header; else absent."""
+    from types import SimpleNamespace
+    from mmringmoe.apis import inference_meta
+    from mmringmoe.engine.hooks.inference_meta_hook import InferenceMetaHook
+    stats_path = tmp_path / 's.json'
+    stats_path.write_text(json.dumps(dict(opt=dict(
+        mean=[1., 2., 3.], std=[4., 5., 6.], dtype='uint16'))))
+    cfg = pixel_seg_config(stats_file=str(stats_path))
+    meta = inference_meta(cfg)
+    assert meta['dtype'] == {'opt': 'uint16'}
+    assert meta['stats'] == {'opt': dict(mean=[1., 2., 3.], std=[4., 5., 6.])}
+    assert 'dtype' not in inference_meta(pixel_seg_config())
+    assert inference_meta(pixel_seg_config(cv2_loader=True))['dtype'] == \
+        {'opt': 'uint8'}
+
+    first = write_geotiff(tmp_path / 'first.tif',
+                          np.zeros((8, 8, 3), np.float32))
+
+    class DS:
+        def get_data_info(self, i):
+            return dict(img_path=first)
+
+    class Repeat:  # a RepeatDataset-like wrapper
+        dataset = DS()
+
+    runner = SimpleNamespace(cfg=pixel_seg_config(), model=None,
+                             _train_dataloader=SimpleNamespace(
+                                 dataset=Repeat()))
+    ckpt = dict(meta=dict(dataset_meta=dict(classes=('a', 'b', 'c', 'd'))))
+    InferenceMetaHook().before_save_checkpoint(runner, ckpt)
+    assert ckpt['meta']['inference']['dtype'] == {'opt': 'float32'}
+    runner._train_dataloader = None  # nothing to read: left out
+    ckpt = dict(meta={})
+    InferenceMetaHook().before_save_checkpoint(runner, ckpt)
+    assert 'dtype' not in ckpt['meta']['inference']
+
+
+# ----------------------------------------------------------- alpha bands
+def _alpha_flagged(path, alpha_band):
+    """A 4-band uint8 GeoTIFF whose 4th band GDAL flags alpha."""
+    import rasterio
+    from rasterio.transform import Affine
+    arr = np.random.default_rng(3).integers(0, 250, (4, 40, 48),
+                                            dtype=np.uint8)
+    arr[3] = alpha_band
+    with rasterio.open(path, 'w', driver='GTiff', width=48, height=40,
+                       count=4, dtype='uint8', crs='EPSG:32633',
+                       transform=Affine(*TRANSFORM), photometric='RGB',
+                       alpha='YES') as ds:
+        ds.write(arr)
+    with rasterio.open(path) as ds:
+        assert ds.colorinterp[3].name == 'alpha'
+    return str(path), np.moveaxis(arr, 0, 2)
+
+
+def test_alpha_flagged_band_is_data_for_a_4_band_model(tmp_path):
+    """An ms model reads the alpha-flagged 4th band (NIR) as data, like its
+    training loader: same map as the same values without the flag (was: 'has
+    3 band(s) but the model expects 4')."""
+    from mmringmoe.apis import RSInferencer
+    cfg = pixel_seg_config(modality='ms', mean=(1., 2., 3., 4.),
+                           std=(50., 50., 50., 50.))
+    ckpt = save_checkpoint(build(cfg), str(tmp_path / 'ms.pth'),
+                           inference=dict(dtype=dict(ms='uint8')))
+    nir = np.random.default_rng(4).integers(1, 250, (40, 48))
+    flagged, arr = _alpha_flagged(tmp_path / 'bgrn.tif', nir)
+    plain = write_geotiff(tmp_path / 'plain.tif', arr)
+    a = RSInferencer(cfg, ckpt)(flagged, crop=32, overlap=8)
+    b = RSInferencer(cfg, ckpt)(plain, crop=32, overlap=8)
+    np.testing.assert_array_equal(a.pred, b.pred)
+    assert (a.pred != 255).all()  # no pixel masked by the 'alpha'
+
+
+def test_alpha_holding_data_is_refused_before_running(tmp_path, capsys):
+    """A 3-band model and a 4-band file whose alpha-flagged band holds data:
+    one line, before any output exists, naming no option infer.py lacks
+    (was a mid-run error pointing to the tiler's --bands); an alpha band of
+    0/255 transparency masks as before."""
+    from mmringmoe.apis import RSInferencer
+    cfg = pixel_seg_config()
+    cfg.dump(str(tmp_path / 'c.py'))
+    ckpt = save_checkpoint(build(cfg), str(tmp_path / 'o.pth'),
+                           inference=dict(dtype=dict(opt='uint8')))
+    data = np.random.default_rng(5).integers(1, 250, (40, 48))
+    bad, _ = _alpha_flagged(tmp_path / 'rgbn.tif', data)
+    out = tmp_path / 'o.tif'
+    assert run_tool_main('infer', [tmp_path / 'c.py', ckpt, bad, '--out',
+                                   out]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: '{bad}' has 4 band(s) (band 4, flagged "
+                           'alpha, holds data such as')
+    assert "expects 3 for modality 'opt'" in line and '--bands' not in line
+    assert not out.exists() and not list(tmp_path.glob('*.part'))
+    mask = np.where(np.random.default_rng(6).random((40, 48)) > 0.5, 255, 0)
+    ok, _ = _alpha_flagged(tmp_path / 'rgba.tif', mask)
+    res = RSInferencer(cfg, ckpt)(ok, crop=32, overlap=8)
+    np.testing.assert_array_equal(res.pred == 255, mask == 0)
