@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import run_tool_main
-from inference_models import (build, file_digest, pixel_seg_config,
+from inference_models import (PALETTE, build, file_digest, pixel_seg_config,
                               save_checkpoint, write_geotiff)
 
 
@@ -37,10 +37,18 @@ def test_cli_writes_geotiff_and_quicklook(setup, tmp_path, capsys):
         assert d.transform == s.transform and d.crs == s.crs
         assert (d.read(1)[:5, :5] == 255).all()
     look = np.asarray(Image.open(png))
-    assert look.shape == (70, 80, 3)
+    assert look.shape[1] == 160 and look.shape[0] > 70  # legend below
     assert (look[:5, :5] == (255, 0, 255)).all()  # nodata in magenta
-    assert look[5:].std() > 10
+    assert look[5:70, :80].std() > 10
+    assert (look[:70, 80:] == 255).all()  # the legend's width, white
     assert 'segmentation: 9 windows' in capsys.readouterr().out
+    # the legend holds the palette colour of every class in the GeoTIFF
+    # and of no other class
+    with rasterio.open(out) as d:
+        present = set(np.unique(d.read(1)).tolist()) - {255}
+    legend = {tuple(c) for c in look[70:].reshape(-1, 3).tolist()}
+    for i, colour in enumerate(PALETTE):
+        assert (tuple(colour) in legend) == (i in present), (i, present)
 
 
 @pytest.mark.parametrize('case', ['out_is_input', 'exists', 'bands', 'pair',

@@ -14,6 +14,15 @@ data stretched between the 2nd and 98th percentile of the valid pixels
 (never a cast to uint8, which would wrap them), nodata in magenta. Class
 maps are blended with their palette (alpha 0.5), heights with a colour ramp,
 detections drawn as polygon outlines.
+
+Under the picture a legend strip
+(:func:`mmringmoe.visualization.overlay.swatch_legend`): a swatch in the
+palette colour and the name of every class present in the prediction
+(segmentation, change detection, scene classification: counted over the
+whole class map, block by block for a GeoTIFF, so a class too small to
+survive the decimation is still listed; detection: the classes of the
+features, the colour of their outlines), the height range for depth, and the
+display line (bands, stretch, nodata colour).
 """
 from typing import Sequence, Tuple
 
@@ -59,6 +68,13 @@ def scene_rgb(arr: np.ndarray, valid: np.ndarray, modality: str,
     one display function (:func:`mmringmoe.visualization.display_image`);
     for ``ms`` the NIR, red and green bands are found by name in the model's
     band order (default B, G, R, NIR)."""
+    return scene_display(arr, valid, modality, band_order).rgb
+
+
+def scene_display(arr: np.ndarray, valid: np.ndarray, modality: str,
+                  band_order: Sequence[str] = ()):
+    """:class:`mmringmoe.visualization.display.DisplayImage` (``rgb`` and
+    its ``legend`` line) of a decimated raster (:func:`scene_rgb`)."""
     from mmringmoe.datasets.transforms.raster_io import complex_to_channels
     from mmringmoe.visualization import display_image
     if arr.ndim == 4 or arr.dtype.kind == 'c':
@@ -68,7 +84,7 @@ def scene_rgb(arr: np.ndarray, valid: np.ndarray, modality: str,
         names = [b.lower() for b in band_order]
         if all(n in names for n in ('nir', 'red', 'green')):
             bands = [names.index(n) for n in ('nir', 'red', 'green')]
-    return display_image(arr, modality, valid_mask=valid, bands=bands).rgb
+    return display_image(arr, modality, valid_mask=valid, bands=bands)
 
 
 def _ramp(x: np.ndarray) -> np.ndarray:
@@ -92,9 +108,11 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
     modality = next((r.modality for r in spec.roles if r.role == role),
                     spec.roles[0].modality)
     arr, valid, step = _decimated(src, max_size)
-    rgb = scene_rgb(arr, valid, modality,
-                    spec.band_order.get(modality, ())).astype(np.float64)
+    shown = scene_display(arr, valid, modality, spec.band_order.get(modality,
+                                                                    ()))
+    rgb = shown.rgb.astype(np.float64)
     h, w = rgb.shape[:2]
+    lines = []
     if result.task in ('segmentation', 'change_detection', 'depth'):
         pred = _read_pred(result, step, (h, w))
         if result.task == 'depth':
@@ -104,6 +122,8 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
             if vals.size:
                 lo, hi = np.percentile(vals, (2, 98))
                 norm = np.clip((pred - lo) / max(hi - lo, 1e-6), 0, 1)
+                lines.append(f'height {lo:.2f} m (dark blue) to {hi:.2f} m '
+                             '(yellow), viridis, 2nd-98th percentile')
             over = _ramp(norm).astype(np.float64)
         else:
             ok = pred != result.nodata
@@ -124,17 +144,73 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
             pal[i] = c
         rgb[ok] = (1 - alpha) * rgb[ok] + alpha * pal[g][ok]
     img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    present = []
     if result.task == 'detection':
         draw = ImageDraw.Draw(img)
         for f in result.pred['features']:
             poly = [(x / step, y / step)
                     for x, y in f['properties']['pixel_polygon']]
-            color = tuple(result.palette[f['properties']['label']]) \
-                if f['properties']['label'] < len(result.palette) \
-                else (255, 0, 0)
-            draw.polygon(poly, outline=color)
-    img.save(path)
+            draw.polygon(poly, outline=_box_color(result,
+                                                  f['properties']['label']))
+        present = sorted({int(f['properties']['label'])
+                          for f in result.pred['features']})
+    elif result.task == 'classification' and result.pred is None:
+        present = [result.classes.index(result.topk[0][0])] \
+            if result.topk else []  # smaller than one window: top-1
+    elif result.task != 'depth':
+        present = classes_present(result)
+    names = [result.classes[i] if i < len(result.classes) else f'class_{i}'
+             for i in present]
+    colors = [_box_color(result, i) if result.task == 'detection'
+              else tuple(result.palette[i]) if i < len(result.palette)
+              else (0, 0, 0) for i in present]
+    lines.append(shown.legend)
+    img = legend_below(np.asarray(img), names, colors, lines)
+    Image.fromarray(img).save(path)
     return path
+
+
+def _box_color(result, label: int) -> Tuple[int, int, int]:
+    return tuple(result.palette[label]) if label < len(result.palette) \
+        else (255, 0, 0)
+
+
+def legend_below(img: np.ndarray, names: Sequence[str],
+                 colors: Sequence[Sequence[int]],
+                 lines: Sequence[str] = ()) -> np.ndarray:
+    """``img`` (uint8 ``(h, w, 3)``) with, below it, a swatch legend
+    (:func:`mmringmoe.visualization.overlay.swatch_legend`: a 10 x 10 px
+    square of each colour, outlined black, and the name) and text lines;
+    the picture above keeps its pixels and size."""
+    from mmringmoe.visualization.overlay import (swatch_legend, text_strip,
+                                                 vstack)
+    width = max(img.shape[1], 160)  # room for a name on tiny scenes
+    parts = [img]
+    if len(names):
+        parts.append(swatch_legend(names, colors, width))
+    if lines:
+        parts.append(text_strip(lines, width))
+    return vstack(parts)
+
+
+def classes_present(result) -> list:
+    """Sorted class indices present in a class map (segmentation, change
+    detection, classification; nodata left out): ``result.pred`` in memory,
+    or the ``result.out`` GeoTIFF counted block by block (bounded memory,
+    every pixel, not the decimated quick look)."""
+    counts = np.zeros(256, np.int64)
+    if result.pred is not None:
+        counts += np.bincount(np.asarray(result.pred, np.uint8).ravel(),
+                              minlength=256)
+    else:
+        import rasterio
+        with rasterio.open(result.out) as ds:
+            for _, win in ds.block_windows(1):
+                counts += np.bincount(ds.read(1, window=win).ravel(),
+                                      minlength=256)
+    if result.nodata is not None and 0 <= int(result.nodata) < 256:
+        counts[int(result.nodata)] = 0
+    return [int(i) for i in np.flatnonzero(counts)]
 
 
 def _read_pred(result, step: int, shape: Tuple[int, int]) -> np.ndarray:
@@ -146,4 +222,5 @@ def _read_pred(result, step: int, shape: Tuple[int, int]) -> np.ndarray:
         return ds.read(1, out_shape=shape, resampling=Resampling.nearest)
 
 
-__all__ = ['render_quicklook', 'scene_rgb']
+__all__ = ['render_quicklook', 'scene_rgb', 'scene_display', 'legend_below',
+           'classes_present']
