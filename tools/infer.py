@@ -5,6 +5,9 @@
         [--show PNG] [--probs] [--blend cosine|triangular|uniform]
         [--stats rs_stats.json] [--force] [--quiet]
 
+    python tools/infer.py TRACK_CONFIG CHECKPOINT FRAMES_DIR/|VIDEO
+        --out tracks.txt [--show-dir DIR] [--no-postprocess] [--force]
+
 INPUT2 is the second date of a change detection pair; for the optical +
 SAR-L2 fusion models give ``--sar SAR.tif`` (INPUT is the optical raster).
 Outputs keep the input's CRS and transform: a uint8 class GeoTIFF with class
@@ -53,6 +56,13 @@ def parse_args(argv=None):
     p.add_argument('--force', action='store_true',
                    help='replace existing outputs (never an input)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    # tracking configs (INPUT a folder of frames or a video, OUT a
+    # MOTChallenge txt): mmringmoe/apis/track_inferencer.py
+    p.add_argument('--show-dir', help='tracking: folder for the rendered '
+                   'frames (000001.png, ...)')
+    p.add_argument('--no-postprocess', action='store_true',
+                   help='tracking: the raw tracker output, without the '
+                   'config\'s tracklet post-processing (interpolation)')
     return p.parse_args(argv)
 
 
@@ -89,6 +99,14 @@ def infer(args):
 
 
 def _infer(args):
+    from mmringmoe.apis.track_inferencer import (infer_tracking,
+                                                 is_tracking_config)
+    if is_tracking_config(args.config):  # frames / video -> MOT txt
+        return infer_tracking(args)
+    if args.show_dir or args.no_postprocess:
+        from mmringmoe.engine.cli import UserError
+        raise UserError('--show-dir and --no-postprocess are options of '
+                        'tracking configs (a folder of frames or a video)')
     from mmringmoe.engine import cli
     from mmringmoe.apis.writers import check_output_path
     paths = [args.input] + [p for p in (args.input2, args.sar) if p]

@@ -133,6 +133,15 @@ class RSInferencer(BaseInferencer):
                             overlap=128, batch_size=4)
     """
 
+    def __new__(cls, config=None, *args, **kwargs):
+        # one entry point for every task: a tracking config (an mmdet MOT
+        # model) gives an RSTrackInferencer (frames / video -> MOT txt)
+        if cls is RSInferencer:
+            from .track_inferencer import RSTrackInferencer, is_tracking_config
+            if is_tracking_config(config):
+                return super().__new__(RSTrackInferencer)
+        return super().__new__(cls)
+
     def __init__(self, config, checkpoint: Optional[str] = None,
                  device: str = 'cpu', stats: Optional[str] = None,
                  scope: Optional[str] = None):
