@@ -37,11 +37,11 @@ def _register():
         fraction of the window, class 0): an object cut by the window border
         gives a cut box, like a real detector's."""
 
-        def __init__(self, thr=0.5, rotated=False, data_preprocessor=None,
-                     init_cfg=None):
+        def __init__(self, thr=0.5, rotated=False, copies=False,
+                     data_preprocessor=None, init_cfg=None):
             super().__init__(data_preprocessor=data_preprocessor,
                              init_cfg=init_cfg)
-            self.thr, self.rotated = thr, rotated
+            self.thr, self.rotated, self.copies = thr, rotated, copies
             self.dummy = nn.Parameter(torch.zeros(1))
 
         def predict(self, batch_inputs, batch_data_samples, rescale=True):
@@ -57,9 +57,17 @@ def _register():
                                            torch.tensor(0.)])[None]
                     else:
                         box = torch.stack([x1, y1, x2, y2])[None]
-                    inst.bboxes = box
-                    inst.scores = torch.tensor([0.9])
-                    inst.labels = torch.tensor([0])
+                    scores, labels = torch.tensor([0.9]), torch.tensor([0])
+                    if self.copies:  # work for NMS: a copy 1 px to the
+                        # right (same class, score 0.6) and one of class 1
+                        moved = box.clone()
+                        moved[:, 0] += 1
+                        if not self.rotated:
+                            moved[:, 2] += 1
+                        box = torch.cat([box, moved, box])
+                        scores = torch.tensor([0.9, 0.6, 0.5])
+                        labels = torch.tensor([0, 0, 1])
+                    inst.bboxes, inst.scores, inst.labels = box, scores, labels
                 else:
                     inst.bboxes = torch.zeros((0, 5 if self.rotated else 4))
                     inst.scores = torch.zeros(0)
@@ -117,12 +125,12 @@ def pixel_seg_config(mean=(100., 110., 120.), std=(50., 55., 60.),
                                           pipeline=pipeline))))
 
 
-def blob_det_config(rotated=False):
+def blob_det_config(rotated=False, copies=False):
     from mmengine.config import Config
     _register()
     return Config(dict(
         default_scope='mmdet',
-        model=dict(type='BrightBlobDetector', rotated=rotated,
+        model=dict(type='BrightBlobDetector', rotated=rotated, copies=copies,
                    data_preprocessor=dict(type='DetDataPreprocessor',
                                           mean=[0.], std=[255.])),
         test_dataloader=dict(dataset=dict(pipeline=[

@@ -73,3 +73,67 @@ def test_core_bounds_partition_the_axis():
     assert b == [0, 48.0, 80.0, 112.0, 160.0]
     for s, lo, hi in zip(starts, b[:-1], b[1:]):
         assert s <= lo and hi <= s + 64
+
+
+@pytest.mark.parametrize('rotated', [False, True])
+def test_merge_equals_mmdet_merge_results_by_nms(tmp_path, rotated):
+    """Upstream reference: the per-window predictions, computed here by
+    calling the model on each window array, kept by the core rule and merged
+    by mmdet's own merge_results_by_nms (mmdet/utils/large_image.py; sahi
+    shift for horizontal, shift_rbboxes + nms_rotated for rotated boxes),
+    equal the inferencer's GeoJSON (boxes, scores, classes, order). Each
+    window reports every object three times (a copy 1 px off of the same
+    class, one of another class), so NMS has work to do."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.utils.large_image import merge_results_by_nms
+    from mmengine.structures import InstanceData
+    from mmringmoe.apis import RSInferencer
+    from mmringmoe.apis.rs_inferencer import core_bounds
+    from mmringmoe.datasets.windows import window_grid, window_starts
+    cfg = blob_det_config(rotated=rotated, copies=True)
+    model = build(cfg)
+    ckpt = save_checkpoint(model, str(tmp_path / 'det.pth'),
+                           classes=('ship', 'tank'),
+                           palette=[[255, 0, 0], [0, 0, 255]])
+    H, W, crop, stride = 96, 160, 64, 32
+    img = np.zeros((H, W, 1), np.uint8)
+    img[50:60, 58:70] = 200   # across the border of the first window column
+    img[5:15, 140:150] = 220  # in the last window column only
+    path = write_geotiff(tmp_path / 'sar.tif', img)
+    res = RSInferencer(cfg, ckpt)(path, crop=crop, overlap=crop - stride)
+    props = [f['properties'] for f in res.pred['features']]
+    key = 'pixel_rbox' if rotated else 'pixel_bbox'
+
+    rb = core_bounds(window_starts(H, crop, stride, 'pad'), crop, H)
+    cb = core_bounds(window_starts(W, crop, stride, 'pad'), crop, W)
+    rows = window_starts(H, crop, stride, 'pad')
+    cols = window_starts(W, crop, stride, 'pad')
+    results, offsets, n_before = [], [], 0
+    for win in window_grid(H, W, crop, stride, small='pad'):
+        x = torch.from_numpy(img[win.slices][..., 0].astype(np.float32)
+                             / 255.)[None]
+        sample = model.predict([x], [DetDataSample()])[0]
+        inst = sample.pred_instances
+        b = inst.bboxes
+        cx = b[:, 0] if rotated else (b[:, 0] + b[:, 2]) / 2
+        cy = b[:, 1] if rotated else (b[:, 1] + b[:, 3]) / 2
+        i, j = rows.index(win.row_off), cols.index(win.col_off)
+        gx, gy = cx + win.col_off, cy + win.row_off
+        keep = ((gy >= rb[i]) & (gy < rb[i + 1]) & (gx >= cb[j])
+                & (gx < cb[j + 1]))
+        if keep.any():
+            results.append(DetDataSample(pred_instances=InstanceData(
+                bboxes=b[keep], scores=inst.scores[keep],
+                labels=inst.labels[keep])))
+            offsets.append((win.col_off, win.row_off))
+            n_before += int(keep.sum())
+    nms = dict(type='nms_rotated' if rotated else 'nms',
+               iou_threshold=0.1 if rotated else 0.5)
+    ref = merge_results_by_nms(results, offsets, (H, W), nms).pred_instances
+    assert n_before == 6 and len(ref) == 4  # NMS removed the 1 px copies
+    np.testing.assert_allclose([p[key] for p in props], ref.bboxes.numpy())
+    assert [p['score'] for p in props] == pytest.approx(ref.scores.tolist())
+    assert [p['label'] for p in props] == ref.labels.tolist()
+    assert sorted(p['class_name'] for p in props) == ['ship', 'ship', 'tank',
+                                                      'tank']

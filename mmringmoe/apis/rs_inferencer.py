@@ -19,18 +19,29 @@ overlapping windows' logits with weights falling off towards the window edge,
 skips all-nodata windows and writes nodata where the input is nodata, keeps
 only one band of window rows in memory, and serves segmentation, change
 detection, depth, horizontal and oriented detection and scene classification
-for every modality (opt, ms, sar_l1, sar_l2, opt + sar_l2). mmdet 3.3's
-``mmdet/utils/large_image.py`` (``shift_predictions``,
-``merge_results_by_nms``) imports the ``sahi`` package (not installed) for
-its horizontal shift, so boxes are shifted with the box structures' own
-``translate_`` (mmdet ``HorizontalBoxes``, mmrotate ``RotatedBoxes``) and
-merged with the op ``merge_results_by_nms`` wraps, ``mmcv.ops.batched_nms``
-(``nms`` or ``nms_rotated``). Before the merge each window keeps only the
-objects whose centre lies in its core (the part of the window nearer its
-centre than any other window's, :func:`core_bounds`), so an object cut by a
-window border is taken from the window that sees it whole (when the overlap
-is at least the object's size) rather than left to NMS between a whole and a
-cut box, whose IoU can fall below any threshold.
+for every modality (opt, ms, sar_l1, sar_l2, opt + sar_l2).
+
+Detections of all windows are merged by mmdet 3.3's own large-image merge,
+``mmdet.utils.large_image.merge_results_by_nms`` (its ``shift_predictions``
+moves each window's boxes by the window offset: horizontal boxes with
+``sahi.slicing.shift_bboxes``, rotated ``(cx, cy, w, h, a)`` boxes with
+mmdet's ``shift_rbboxes``; then ``mmcv.ops.batched_nms`` per class, with
+``nms`` for horizontal and ``nms_rotated`` for rotated boxes, whose
+class-offset trick mmcv applies to the centres of rotated boxes). Two steps
+come before it:
+
+- each window keeps only the objects whose centre lies in its core (the part
+  of the window nearer its centre than any other window's,
+  :func:`core_bounds`). NMS alone does not merge an object cut by a window
+  border: the cut box and the whole box of the neighbouring window can have
+  an IoU below any threshold (a ship cut to a fifth has IoU 0.2 with its
+  whole box), so both would stay. With the core rule the object comes from
+  the window that sees it whole (when the overlap is at least the object's
+  size); NMS then merges what is left, e.g. copies of a large object seen
+  by two windows whose centres round into both cores;
+- horizontal boxes are clipped to their window (``HorizontalBoxes.clip_``,
+  what mmdet's test-time box decoding does for one image), since sahi's
+  ``BoundingBox`` refuses a negative coordinate.
 """
 import copy
 import logging
@@ -473,9 +484,10 @@ class RSInferencer(BaseInferencer):
 
     def _detect(self, scene, windows, crop, stride, out, batch_size,
                 overwrite, skip_nodata, progress):
-        from mmcv.ops import batched_nms
+        from mmdet.structures import DetDataSample
         from mmdet.structures.bbox import HorizontalBoxes
-        from mmrotate.structures.bbox import RotatedBoxes
+        from mmdet.utils.large_image import merge_results_by_nms
+        from mmengine.structures import InstanceData
         H, W = scene.height, scene.width
         rb = core_bounds(window_starts(H, crop[0], stride[0], 'pad'),
                          crop[0], H)
@@ -485,7 +497,7 @@ class RSInferencer(BaseInferencer):
             window_starts(H, crop[0], stride[0], 'pad'))}
         col_idx = {s: i for i, s in enumerate(
             window_starts(W, crop[1], stride[1], 'pad'))}
-        boxes, scores, labels = [], [], []
+        results, offsets = [], []  # kept objects per window, (x, y) offsets
         done = skipped = 0
         rotated = False
         for row_off, batch, packed in self._batches(scene, windows,
@@ -508,6 +520,9 @@ class RSInferencer(BaseInferencer):
                     if rotated:
                         cx, cy = b[:, 0], b[:, 1]
                     else:
+                        hb = HorizontalBoxes(b.clone())
+                        hb.clip_((win.height, win.width))
+                        b = hb.tensor
                         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
                     # keep an object only from the window whose core holds
                     # its centre (module docstring), and not on nodata
@@ -518,22 +533,22 @@ class RSInferencer(BaseInferencer):
                     r = cy.long().clamp(0, valid.shape[0] - 1).numpy()
                     c = cx.long().clamp(0, valid.shape[1] - 1).numpy()
                     keep &= torch.from_numpy(valid[r, c].copy())
-                    kind = RotatedBoxes if rotated else HorizontalBoxes
-                    moved = kind(b[keep].clone())
-                    moved.translate_([win.col_off, win.row_off])
-                    boxes.append(moved.tensor)
-                    scores.append(inst.scores.detach().float().cpu()[keep])
-                    labels.append(inst.labels.detach().cpu()[keep])
+                    if not keep.any():
+                        continue
+                    results.append(DetDataSample(pred_instances=InstanceData(
+                        bboxes=b[keep],
+                        scores=inst.scores.detach().float().cpu()[keep],
+                        labels=inst.labels.detach().cpu()[keep])))
+                    offsets.append((win.col_off, win.row_off))
                 done += len(batch)
             if progress is not None:
                 progress(done, len(windows))
-        if boxes and sum(len(b) for b in boxes):
-            boxes_t, scores_t = torch.cat(boxes), torch.cat(scores)
-            labels_t = torch.cat(labels)
-            _, keep = batched_nms(boxes_t, scores_t, labels_t,
-                                  self._nms_cfg(rotated))
-            boxes_t, scores_t = boxes_t[keep], scores_t[keep]
-            labels_t = labels_t[keep]
+        if results:  # mmdet's large-image merge (module docstring)
+            merged = merge_results_by_nms(results, offsets, (H, W),
+                                          self._nms_cfg(rotated))
+            inst = merged.pred_instances
+            boxes_t, scores_t = inst.bboxes, inst.scores
+            labels_t = inst.labels
         else:
             boxes_t = torch.zeros((0, 4))
             scores_t, labels_t = torch.zeros(0), torch.zeros(0, dtype=int)
