@@ -260,3 +260,61 @@ def test_cv2_loader_configs_get_bgr_windows_and_8_bit_only(pixel_model,
     with pytest.raises(ValueError, match='holds uint16 values but the '
                        "model's test pipeline reads 8-bit images"):
         inf(deep)
+
+
+# ------------------------------------------------------ .npy scenes, windows
+@pytest.mark.parametrize('layout', ['hwc', 'chw'])
+def test_npy_windows_are_memory_mapped_and_equal_the_full_read(
+        tmp_path, monkeypatch, layout):
+    """A windowed read of a .npy scene goes through np.load(mmap_mode='r')
+    (only the window's rows are read from disk) and gives the window of the
+    full read; a window past the edge (a scene smaller than the crop) is
+    filled with 0 and marked invalid there."""
+    from mmringmoe.datasets.transforms import raster_io
+    from mmringmoe.datasets.transforms.raster_io import read_raster_with_meta
+    full = np.random.default_rng(7).integers(0, 4000, (37, 29, 4),
+                                             dtype=np.uint16)
+    path = str(tmp_path / 'scene.npy')
+    np.save(path, full if layout == 'hwc' else full.transpose(2, 0, 1))
+    modes = []
+    real_load = np.load
+
+    def load(*args, **kwargs):
+        modes.append(kwargs.get('mmap_mode'))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(raster_io.np, 'load', load)
+    whole, _ = read_raster_with_meta(path)
+    assert modes == [None]
+    np.testing.assert_array_equal(whole, full)
+    for win in [(0, 0, 10, 10), (5, 7, 20, 13), (27, 19, 10, 10)]:
+        r, c, h, w = win
+        arr, meta = read_raster_with_meta(path, window=win)
+        np.testing.assert_array_equal(arr, full[r:r + h, c:c + w])
+        assert arr.flags['C_CONTIGUOUS'] and meta.valid_mask.all()
+    assert modes[1:] == ['r'] * 3
+    arr, meta = read_raster_with_meta(path, window=(30, 20, 10, 12),
+                                      boundless=True)
+    assert arr.shape == (10, 12, 4)
+    np.testing.assert_array_equal(arr[:7, :9], full[30:, 20:])
+    assert (arr[7:] == 0).all() and (arr[:, 9:] == 0).all()
+    assert meta.valid_mask[:7, :9].all() and not meta.valid_mask[7:].any() \
+        and not meta.valid_mask[:, 9:].any()
+
+
+def test_npy_scene_smaller_than_the_crop_equals_the_array(pixel_model,
+                                                          tmp_path):
+    """A .npy scene smaller than one window (read boundless, was refused)
+    gives the map of the same array passed in memory."""
+    from mmringmoe.apis import RSInferencer, RasterArray
+    cfg, model, ckpt = pixel_model
+    img = np.random.default_rng(8).integers(0, 255, (20, 25, 3),
+                                            dtype=np.uint8)
+    path = str(tmp_path / 'small.npy')
+    np.save(path, img)
+    inf = RSInferencer(cfg, ckpt)
+    a = inf(path, crop=32, probs=True)
+    b = inf(RasterArray(img), crop=32, probs=True)
+    assert a.pred.shape == (20, 25) and (a.pred != 255).all()
+    np.testing.assert_array_equal(a.pred, b.pred)
+    np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)

@@ -401,14 +401,24 @@ def read_raster_with_meta(path: str,
         raise ValueError(f'nodata_fallback must be one of {NODATA_FALLBACKS},'
                          f' got {nodata_fallback!r}')
     if _is_npy(path):
-        arr = _read_npy(path, backend_args, layout=npy_layout,
-                        expected_bands=expected_bands)
+        # a window is read through a memory map: only its rows come from
+        # disk (np.load(mmap_mode='r')), not the whole array
+        arr = _read_npy(path, backend_args, mmap=window is not None,
+                        layout=npy_layout, expected_bands=expected_bands)
+        inside = None
         if window is not None:
             r, c, h, w = (int(v) for v in window)
-            if boundless:
-                raise ValueError('boundless windows are not supported for '
-                                 f'.npy files ({path!r})')
-            arr = np.ascontiguousarray(arr[r:r + h, c:c + w])
+            if boundless:  # outside the array: fill_value (else 0), invalid
+                part = arr[max(r, 0):max(r + h, 0), max(c, 0):max(c + w, 0)]
+                full = np.full((h, w) + arr.shape[2:], fill_value or 0,
+                               arr.dtype)
+                inside = np.zeros((h, w), bool)
+                r0, c0 = max(-r, 0), max(-c, 0)
+                full[r0:r0 + part.shape[0], c0:c0 + part.shape[1]] = part
+                inside[r0:r0 + part.shape[0], c0:c0 + part.shape[1]] = True
+                arr = full
+            else:
+                arr = np.ascontiguousarray(arr[r:r + h, c:c + w])
         crs = transform = nodata = None
         source = 'none'
         if nodata_fallback == 'zero_border':
@@ -417,6 +427,8 @@ def read_raster_with_meta(path: str,
             source = 'zero_border'
         else:
             mask = np.ones(arr.shape[:2], bool)
+        if inside is not None:
+            mask &= inside
     else:
         arr, crs, transform, nodata, mask, source = _read_rio(
             path, backend_args, window, nodata_fallback, boundless, fill_value,
