@@ -253,3 +253,39 @@ def test_alpha_holding_data_is_refused_before_running(tmp_path, capsys):
     ok, _ = _alpha_flagged(tmp_path / 'rgba.tif', mask)
     res = RSInferencer(cfg, ckpt)(ok, crop=32, overlap=8)
     np.testing.assert_array_equal(res.pred == 255, mask == 0)
+
+
+# ------------------------------------------- statistics of one sample dtype
+def test_stats_over_mixed_sample_dtypes_are_refused(tmp_path):
+    """compute_band_stats writes one dtype into the statistics: files of
+    another kind or depth (a uint16 file after uint8 ones, float reflectance
+    after uint16 DN) are refused instead of averaged in; int16 after uint16
+    is the same kind and passes."""
+    from mmringmoe.datasets.transforms.normalize import compute_band_stats
+    from mmringmoe.datasets.transforms.raster_io import write_raster
+    rng = np.random.default_rng(9)
+    for first, second, ok in (('uint8', 'uint16', False),
+                              ('uint16', 'float32', False),
+                              ('uint16', 'int16', True)):
+        a, b = (str(tmp_path / f'{k}_{first}{second}.tif') for k in 'ab')
+        write_raster(a, rng.integers(1, 200, (8, 8, 1)).astype(first))
+        write_raster(b, rng.integers(1, 200, (8, 8, 1)).astype(second))
+        if ok:
+            assert compute_band_stats([a, b], 'sar_l2')['dtype'] == first
+        else:
+            with pytest.raises(ValueError, match=(
+                    f"b_{first}{second}.tif' holds {second} values, the "
+                    f'files before it {first}')):
+                compute_band_stats([a, b], 'sar_l2')
+
+
+def test_ambiguous_npy_refusal_names_no_missing_option(tmp_path):
+    """A cube-like .npy (bands first or last?) is refused with a way out
+    the inferencer has (was: 'pass npy_layout=...', a loader argument)."""
+    from mmringmoe.apis import build_scene
+    path = str(tmp_path / 'cube.npy')
+    np.save(path, np.zeros((16, 16, 16), np.uint8))
+    with pytest.raises(ValueError, match=r'cube\.npy.*\(16, 16, 16\) is '
+                       r'ambiguous.*save it as \(H, W, C\).*RasterArray') as e:
+        build_scene(path)
+    assert 'npy_layout' not in str(e.value)

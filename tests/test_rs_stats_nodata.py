@@ -51,7 +51,8 @@ def test_65535_half_scene_gives_the_valid_halfs_statistics(tmp_path):
 
 
 def test_window_by_window_equals_whole_array(tmp_path):
-    a = RNG.integers(0, 4000, (130, 110, 3)).astype(np.uint16)
+    # both float32: files of one sample dtype (mixed dtypes are refused)
+    a = RNG.integers(0, 4000, (130, 110, 3)).astype(np.float32)
     a[:20] = 9
     b = RNG.random((50, 70, 3)).astype(np.float32) * 500
     b[5:9, 3:60] = np.nan

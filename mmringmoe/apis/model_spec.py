@@ -36,7 +36,8 @@ import numpy as np
 
 from mmringmoe.datasets.transforms.raster_io import (MODALITY_CHANNELS,
                                                      SAR_L1_CHANNEL_NAMES,
-                                                     complex_to_channels)
+                                                     complex_to_channels,
+                                                     sample_kind)
 
 #: Band order each modality expects (DESIGN.md section 3).
 DEFAULT_BAND_ORDER = dict(
@@ -64,27 +65,6 @@ class InferenceWarning(UserWarning):
 
 def _short(type_name: str) -> str:
     return str(type_name).split('.')[-1]
-
-
-def sample_kind(dtype) -> str:
-    """Kind and bit depth of a sample dtype, the level at which scene and
-    training data must agree: ``'8-bit integer'`` (uint8, int8),
-    ``'16-bit integer'`` (uint16, int16, GDAL CInt16 ``complex_int16`` and
-    its int16 (re, im) pairs), ``'32-bit integer'``, ``'float'`` (float16/32/
-    64 and complex64/128 SAR), ``'bool'``. Signedness is not compared (int16
-    and uint16 DN share a scale); integers of different width or integers
-    and floats (DN vs reflectance 0-1) are different kinds."""
-    name = str(dtype)
-    if name == 'complex_int16':
-        return '16-bit integer'
-    dt = np.dtype(name)
-    if dt.kind in 'iu':
-        return f'{dt.itemsize * 8}-bit integer'
-    if dt.kind in 'fc':
-        return 'float'
-    if dt.kind == 'b':
-        return 'bool'
-    return dt.name
 
 
 class ModelDtype(NamedTuple):

@@ -15,7 +15,8 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from mmringmoe.datasets.transforms.raster_io import (raster_info,
+from mmringmoe.datasets.transforms.raster_io import (AmbiguousNpyLayout,
+                                                     raster_info,
                                                      read_raster_with_meta,
                                                      valid_mask_from)
 
@@ -73,7 +74,14 @@ class SceneSource:
             self.nodata = source.nodata
         else:
             path = os.fspath(source)
-            info = raster_info(path)
+            try:
+                info = raster_info(path)
+            except AmbiguousNpyLayout as err:  # its npy_layout= is no option
+                raise ValueError(                # of the inferencer
+                    f'{err.path!r}: array of shape {err.shape} is ambiguous '
+                    '(bands first or last?); save it as (H, W, C), bands '
+                    'last, or pass it in memory as RasterArray(array)') \
+                    from err
             self.path = self.name = path
             self._arr = None
             self.height, self.width = info.height, info.width

@@ -16,7 +16,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmringmoe.registry import TRANSFORMS
-from .raster_io import MODALITY_CHANNELS
+from .raster_io import MODALITY_CHANNELS, sample_kind
 from .sar import power_db_values
 
 RASTER_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg', '.npy', '.bmp')
@@ -206,6 +206,13 @@ def compute_band_stats(files: Iterable,
         elif chans != num_bands:
             raise ValueError(f'{where!r} has {chans} bands, the files '
                              f'before it {num_bands}.')
+        elif sample_kind(dt) != sample_kind(dtype):
+            # one mean/std over 8-bit and 16-bit (or DN and reflectance)
+            # files fits neither, and the stats file can name one dtype only
+            raise ValueError(f'{where!r} holds {dt} values, the files before '
+                             f'it {dtype} ({sample_kind(dt)} vs '
+                             f'{sample_kind(dtype)}); compute statistics over '
+                             'files of one sample dtype.')
         borders = _zero_borders(paths, nodata_fallback)
         for window in _block_windows(height, width, block):
             arr, valid = _read_sample_window(paths, window, borders,

@@ -89,6 +89,33 @@ class RasterInfo(NamedTuple):
     driver: str
 
 
+def sample_kind(dtype) -> str:
+    """Kind and bit depth of a sample dtype, the level at which a scene and
+    a model's training data (or the files of one statistics run) must agree:
+    ``'8-bit integer'`` (uint8, int8), ``'16-bit integer'`` (uint16, int16,
+    GDAL CInt16 ``complex_int16`` and its int16 (re, im) pairs),
+    ``'32-bit integer'``, ``'float'`` (float16/32/64, complex64/128 SAR),
+    ``'bool'``. Signedness is not compared (int16 and uint16 DN share a
+    scale); integers of different width, or integers and floats (DN vs
+    reflectance 0-1), are different kinds."""
+    name = str(dtype)
+    if name == 'complex_int16':
+        return '16-bit integer'
+    dt = np.dtype(name)
+    if dt.kind in 'iu':
+        return f'{dt.itemsize * 8}-bit integer'
+    if dt.kind in 'fc':
+        return 'float'
+    if dt.kind == 'b':
+        return 'bool'
+    return dt.name
+
+
+class AmbiguousNpyLayout(ValueError):
+    """A 3-D ``.npy`` whose band axis (first or last) cannot be told from
+    its shape (attributes ``path``, ``shape``)."""
+
+
 def _describe(path, modality=None):
     return f'{path!r}' + (f' (modality {modality!r})' if modality else '')
 
@@ -315,10 +342,12 @@ def _npy_layout(arr: np.ndarray, path: str, layout: Optional[str],
         chw = c0 == smallest and c2 != smallest and arr.shape[1] != smallest
         if hwc != chw:
             return 'hwc' if hwc else 'chw'
-    raise ValueError(
+    err = AmbiguousNpyLayout(
         f'{path!r}: array of shape {arr.shape} is ambiguous (bands first or '
         f'last?); pass npy_layout=\'hwc\' or \'chw\' (or the expected band '
         f'count) to say which.')
+    err.path, err.shape = path, arr.shape
+    raise err
 
 
 def _read_npy(path: str, backend_args: Optional[dict], mmap: bool = False,
@@ -894,6 +923,7 @@ def modality_channels(modality: str,
 
 
 __all__ = [
+    'sample_kind', 'AmbiguousNpyLayout',
     'MODALITY_CHANNELS', 'SAR_L1_POLARISATIONS', 'SAR_L1_CHANNEL_NAMES',
     'GeoMeta', 'RasterInfo', 'raster_info', 'read_raster',
     'read_raster_with_meta', 'valid_mask_from', 'write_raster',
