@@ -2,6 +2,7 @@
 trained on (8-bit vs 16-bit integers vs floats), warns when it cannot tell,
 and reads a band GDAL flags alpha the way the training loader does."""
 import json
+import os.path as osp
 import warnings
 
 import numpy as np
@@ -182,15 +183,47 @@ def test_inference_meta_and_hook_carry_the_dtype(tmp_path):
         dataset = DS()
 
     runner = SimpleNamespace(cfg=pixel_seg_config(), model=None,
-                             _train_dataloader=SimpleNamespace(
-                                 dataset=Repeat()))
+                             _train_dataloader=dict(batch_size=2),
+                             _train_loop=SimpleNamespace(
+                                 dataloader=SimpleNamespace(dataset=Repeat())))
     ckpt = dict(meta=dict(dataset_meta=dict(classes=('a', 'b', 'c', 'd'))))
     InferenceMetaHook().before_save_checkpoint(runner, ckpt)
     assert ckpt['meta']['inference']['dtype'] == {'opt': 'float32'}
-    runner._train_dataloader = None  # nothing to read: left out
+    runner._train_loop = dict(type='IterBasedTrainLoop')  # not built: absent
     ckpt = dict(meta={})
     InferenceMetaHook().before_save_checkpoint(runner, ckpt)
     assert 'dtype' not in ckpt['meta']['inference']
+
+
+def test_a_real_training_run_writes_the_first_samples_dtype(tmp_path):
+    """mmengine's Runner (toy regressor, 2 iterations): the checkpoint's
+    meta['inference']['dtype'] is the dtype of the training set's first
+    raster (uint16), read by InferenceMetaHook from the built train loop."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    import toy_engine
+    from mmringmoe.registry import DATASETS
+    first = write_geotiff(tmp_path / 'first.tif',
+                          np.zeros((8, 8, 1), np.uint16))
+
+    @DATASETS.register_module(force=True)
+    class ToyRasterDataset(toy_engine.ToyDataset):
+        def get_data_info(self, idx):
+            return dict(img_path=first)
+
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), 'toy_config.py'))
+    cfg.train_dataloader.dataset.type = 'ToyRasterDataset'
+    cfg.train_cfg.max_iters = 2
+    cfg.custom_hooks = [dict(type='mmringmoe.InferenceMetaHook')]
+    cfg.test_pipeline = [dict(type='mmringmoe.LoadRSImageFromFile',
+                              modality='sar_l2')]
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.experiment_name = f'dtype_{tmp_path.name}'
+    Runner.from_cfg(cfg).train()
+    ckpt = torch.load(osp.join(cfg.work_dir, 'iter_2.pth'),
+                      weights_only=False)
+    assert ckpt['meta']['inference']['dtype'] == {'sar_l2': 'uint16'}
 
 
 # ----------------------------------------------------------- alpha bands

@@ -16,7 +16,10 @@ def first_sample_dtype(runner) -> Optional[str]:
     when the runner holds no built train dataloader or its first sample has
     no single ``img_path`` (multi-modal and pair datasets: their statistics
     files carry the dtype instead)."""
-    loader = getattr(runner, '_train_dataloader', None)
+    # the built loop's loader (Runner keeps the config dict in
+    # _train_dataloader); never runner.train_loop, which would build one
+    loader = getattr(getattr(runner, '_train_loop', None), 'dataloader',
+                     None) or getattr(runner, '_train_dataloader', None)
     ds = getattr(loader, 'dataset', None)
     for _ in range(4):  # ConcatDataset / RepeatDataset wrappers
         if hasattr(ds, 'datasets'):
