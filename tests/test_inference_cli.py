@@ -93,8 +93,8 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
     assert len(errors) == 1 and err[-1] == errors[0] and expect in errors[0]
     # every option a refusal suggests is one tools/infer.py has
     from helpers import _tool
-    known = {'--' + k.replace('_', '-') for k in vars(_tool('infer').parse_args(
-        ['c', 'k', 'i', '--out', 'o']))}
+    options = vars(_tool('infer').parse_args(['c', 'k', 'i', '--out', 'o']))
+    known = {'--' + k.replace('_', '-') for k in options}
     assert set(re.findall(r'--[a-z][a-z-]*', errors[0])) <= known
     assert file_digest(scene) == before
     if case == 'exists':
