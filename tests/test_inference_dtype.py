@@ -153,6 +153,8 @@ def test_cv2_pipeline_is_8_bit_by_the_same_check(model, tmp_path):
     assert got['opt'].dtype == 'uint8' and isinstance(got['opt'], ModelDtype)
     assert model_dtypes(dict(type='LoadImageFromFile',
                              color_type='unchanged'), roles, {}) == {}
+    assert model_dtypes(dict(type='LoadImageFromFile',
+                             imdecode_backend='tifffile'), roles, {}) == {}
 
 
 def test_inference_meta_and_hook_carry_the_dtype(tmp_path):

@@ -73,6 +73,16 @@ class ModelDtype(NamedTuple):
     reason: str   # completes 'the model ...' in the refusal
 
 
+def _decodes_8_bit(step: dict) -> bool:
+    """mmcv's ``LoadImageFromFile`` decodes 8-bit images (cv2 / pillow /
+    turbojpeg with a ``color`` or ``grayscale`` colour type convert 16-bit
+    files to 8 bits); ``color_type='unchanged'`` and the tifffile backend
+    keep the file's dtype."""
+    return (_short(step.get('type', '')) == 'LoadImageFromFile'
+            and step.get('color_type', 'color') != 'unchanged'
+            and step.get('imdecode_backend', 'cv2') != 'tifffile')
+
+
 def _stats_dtype(stats: Optional[dict], modality: str) -> Optional[str]:
     entry = (stats or {}).get(modality)
     if isinstance(entry, dict) and entry.get('dtype'):
@@ -99,8 +109,7 @@ def model_dtypes(load: dict, roles, meta: dict,
     ckpt = info.get('dtype') or {}
     found = {}
     for m in dict.fromkeys(r.modality for r in roles):
-        if _short(load['type']) == 'LoadImageFromFile' and \
-                load.get('color_type', 'color') != 'unchanged':
+        if _decodes_8_bit(load):
             found[m] = ModelDtype(
                 'uint8', "'s test pipeline reads 8-bit images "
                 '(LoadImageFromFile)')
@@ -571,9 +580,8 @@ def inference_meta(cfg, dataset_meta: Optional[dict] = None,
     mods: List[str] = []
     eight_bit = False
     for t in steps:
-        if _short(t['type']) == 'LoadImageFromFile' and \
-                t.get('color_type', 'color') != 'unchanged':
-            eight_bit = True  # cv2 decodes 8-bit images
+        if _decodes_8_bit(t):
+            eight_bit = True
         if t.get('modality') and t['modality'] not in mods:
             mods.append(t['modality'])
         path = t.get('stats_file')
