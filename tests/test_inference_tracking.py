@@ -192,6 +192,20 @@ def test_hand_computed_tracks_and_interpolated_gap(blob, tmp_path):
     assert by_frame(open(interp).read().splitlines()) == by_frame(expect)
 
 
+def test_short_video_post_processed_drops_short_tracks(blob, tmp_path):
+    """InterpolateTracklets drops tracks seen on <= 2 frames; on a 2-frame
+    video that is every track (mmdet's own function then fails on an empty
+    concatenation): an empty txt, the raw output keeps the 4 boxes."""
+    frames = str(tmp_path / 'frames')
+    write_frames(frames, 2)
+    pp, raw = str(tmp_path / 'pp.txt'), str(tmp_path / 'raw.txt')
+    assert len(blob[2](frames, out=pp).tracks) == 0
+    assert open(pp).read() == ''
+    assert len(blob[2](frames, out=raw, postprocess=False).tracks) == 4
+    write_frames(frames, 3)  # 3 frames: kept
+    assert len(blob[2](frames).tracks) == 6
+
+
 def test_frames_are_read_in_natural_order(blob, tmp_path):
     """f_1 ... f_12: a lexicographic order (f_1, f_10, f_11, f_12, f_2, ...)
     would put the box of frame 10 second."""
@@ -456,6 +470,34 @@ def test_frames_on_different_grids_get_pixel_outputs_only(blob, tmp_path):
     ref = str(tmp_path / 'plain.txt')
     blob[2](plain, out=ref, postprocess=False)
     assert open(out).read() == open(ref).read()
+
+
+def test_progress_counts_frames(blob, tmp_path, monkeypatch):
+    """A tqdm bar over frames on a terminal (progress=True, the CLI's
+    default), nothing when not a terminal; a callable gets (done, total)
+    after every frame."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+
+        def isatty(self):
+            return True
+
+    frames = str(tmp_path / 'frames')
+    write_frames(frames, 4)
+    calls = []
+    blob[2](frames, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    monkeypatch.delenv('MMRINGMOE_QUIET', raising=False)
+    term = Terminal()
+    monkeypatch.setattr(sys, 'stderr', term)
+    blob[2](frames, progress=True)
+    assert 'frames' in term.getvalue() and '4/4' in term.getvalue()
+    pipe = io.StringIO()  # not a terminal: no control characters
+    monkeypatch.setattr(sys, 'stderr', pipe)
+    blob[2](frames, progress=True)
+    assert pipe.getvalue() == ''
 
 
 # ---------------------------------------------------------------------- CLI

@@ -292,7 +292,7 @@ class RSTrackInferencer(RSInferencer):
 
         from .model_spec import (_DROP_ALWAYS, _resolve_stats_files,
                                  _roles_and_loader, _stats_from,
-                                 find_test_pipeline)
+                                 find_test_pipeline, model_dtypes)
         if not isinstance(self.model, BaseMOTModel):
             raise ValueError(f'{type(self.model).__name__} is not a tracking '
                              'model (mmdet BaseMOTModel)')
@@ -316,11 +316,11 @@ class RSTrackInferencer(RSInferencer):
         shim = ConfigDict(model=dict(backbone=det.get('backbone') or {}))
         self.roles, self.loader = _roles_and_loader(
             inner[load_idx], shim, meta, 'detection', stats)
-        from . import model_spec
-        if hasattr(model_spec, 'model_dtypes'):  # as describe_model does
-            self.loader.dtypes = model_spec.model_dtypes(
-                inner[load_idx], self.roles, meta, self._stats_file, stats,
-                [t['stats_file'] for t in inner if t.get('stats_file')])
+        # the training sample dtype, checked against the frames' dtype
+        # (as describe_model does for scenes)
+        self.loader.dtypes = model_dtypes(
+            inner[load_idx], self.roles, meta, self._stats_file, stats,
+            [t['stats_file'] for t in inner if t.get('stats_file')])
         kept = [t for i, t in enumerate(inner) if i != load_idx
                 and _short(t['type']) not in _DROP_ALWAYS]
         _resolve_stats_files(kept, stats)
