@@ -119,9 +119,10 @@ class RowBandAccumulator:
         if n <= 0:
             return
         wsum = self.wsum[:n].copy()
-        with np.errstate(invalid='ignore', divide='ignore'):
-            values = np.where(wsum > 0, self.acc[:, :n] / np.where(
-                wsum > 0, wsum, 1), 0).astype(np.float32)
+        # sum / weight where a window contributed, 0 elsewhere (one pass,
+        # no temporaries of the band's size)
+        values = np.zeros((self.channels, n, self.width), np.float32)
+        np.divide(self.acc[:, :n], wsum, out=values, where=wsum > 0)
         self.emit(self.row0, values, wsum, self.valid[:n].copy())
         keep = self.cap - n
         if keep > 0:

@@ -47,7 +47,7 @@ import copy
 import logging
 import os
 import os.path as osp
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -330,30 +330,29 @@ class RSInferencer(BaseInferencer):
 
     def _batches(self, scene: Scene, windows: List[Window], batch_size: int,
                  skip_nodata: bool):
-        """Yields ``(row_start, [(win, valid)], packed)``: windows grouped
-        by batch, never mixing window rows (so the band can be flushed
-        between rows)."""
-        rows: Dict[int, List[Window]] = {}
-        for w in windows:
-            rows.setdefault(w.row_off, []).append(w)
+        """Yields ``(row_start, [(win, valid)], packed)``: the windows in
+        row-major order (rows sorted, columns as given), in batches of
+        ``batch_size`` that may span two window rows (as many forward calls
+        as a plain batched forward over the windows; the blender closes a
+        row when the first window of the next one is added), and each window
+        without a valid pixel alone as ``(row_start, [(win, None)], None)``
+        when ``skip_nodata``."""
+        batch, packed = [], []
         index = 0
-        for row_off in sorted(rows):
-            batch, packed = [], []
-            for win in rows[row_off]:
-                arrays, valid = scene.read(win)
-                index += 1
-                if skip_nodata and not valid.any():
-                    yield row_off, [(win, None)], None
-                    continue
-                batch.append((win, valid))
-                packed.append(self._window_results(scene, arrays, valid, win,
-                                                   index))
-                if len(batch) == batch_size:
-                    yield row_off, batch, packed
-                    batch, packed = [], []
-            if batch:
-                yield row_off, batch, packed
-            yield row_off, None, None  # end of this window row
+        for win in sorted(windows, key=lambda w: w.row_off):  # stable
+            arrays, valid = scene.read(win)
+            index += 1
+            if skip_nodata and not valid.any():
+                yield win.row_off, [(win, None)], None
+                continue
+            batch.append((win, valid))
+            packed.append(self._window_results(scene, arrays, valid, win,
+                                               index))
+            if len(batch) == batch_size:
+                yield batch[0][0].row_off, batch, packed
+                batch, packed = [], []
+        if batch:
+            yield batch[0][0].row_off, batch, packed
 
     # -- segmentation, change detection, depth -------------------------------
     def _dense(self, scene, windows, crop, out, batch_size, blend,
@@ -424,15 +423,9 @@ class RSInferencer(BaseInferencer):
         acc = None
         done = skipped = 0
         all_writers = writers + ([prob_writer] if prob_writer else [])
-        starts = sorted({w.row_off for w in windows})
         try:
             for row_off, batch, packed in self._batches(
                     scene, windows, batch_size, skip_nodata):
-                if batch is None:  # window row finished
-                    nxt = [s for s in starts if s > row_off]
-                    if acc is not None:
-                        acc.finish_rows_before(nxt[0] if nxt else H)
-                    continue
                 if packed is None:
                     skipped += 1
                     done += 1
@@ -441,8 +434,10 @@ class RSInferencer(BaseInferencer):
                     if acc is None:
                         acc = RowBandAccumulator(logits.shape[1], H, W,
                                                  crop[0], emit)
-                        acc.finish_rows_before(row_off)
                     for (win, valid), lg in zip(batch, logits):
+                        # windows come in row-major order: rows above the
+                        # first one of a new window row are final
+                        acc.finish_rows_before(win.row_off)
                         acc.add(win.row_off, win.col_off,
                                 lg[:, :win.height, :win.width], weights,
                                 valid)
@@ -502,8 +497,6 @@ class RSInferencer(BaseInferencer):
         rotated = False
         for row_off, batch, packed in self._batches(scene, windows,
                                                     batch_size, skip_nodata):
-            if batch is None:
-                continue
             if packed is None:
                 skipped += 1
                 done += 1

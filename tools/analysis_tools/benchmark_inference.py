@@ -2,15 +2,27 @@
 
     python tools/analysis_tools/benchmark_inference.py [--size 2048]
         [--crop 512] [--overlap 128] [--batch-size 2] [--big 8192]
-        [--work-dir /tmp/...] [--skip-rss]
+        [--work-dir /tmp/...] [--repeats 5] [--threads 1] [--skip-rss]
 
 1. Time: ``RSInferencer`` on a ``size`` x ``size`` GeoTIFF (windows read from
    disk, the model's test pipeline, blending, argmax, streamed GeoTIFF
    write) over the bare model forward (``model.encode_decode``) on the very
-   same windows, preprocessed and held in memory beforehand. Goal <= 1.15.
-   Bare and scene runs alternate ``--repeats`` times and the best of each
-   is kept; the forward time inside the last scene run is reported too
-   (``ratio_in_run``), which other load on the machine cannot skew.
+   same windows, preprocessed and held in memory beforehand, in batches of
+   the same size (the scene run never mixes window rows in a batch, so it
+   may make a few more forward calls: counted against it, both counts are
+   reported), with the same torch threads (``--threads``). Goal
+   <= 1.15. Other load on the machine skews single timings by 20 % and
+   more, so: after a warm-up of both, ``--repeats`` scene runs alternate
+   with bare runs (bare, scene, bare, ..., scene, bare) and each scene run
+   is divided by the mean of the two bare runs around it; the report gives
+   the median of these paired ratios with their min and max, in wall time
+   and in CPU time of the process (``ratio`` = the CPU median: time spent
+   waiting for a core held by another process is not in it). It also gives
+   ``ratio_in_run`` (a scene run over the forward time inside that same
+   run) and the share of the scene run spent per phase (read, pipeline,
+   preprocess, forward, blend, flush = normalise + argmax + nodata, write,
+   other), timed by wrapping those callables, and the 1-minute load
+   average before and after.
 2. Memory: peak RSS of a child process mapping a ``big`` x ``big`` scene
    over one mapping a ``size`` x ``size`` scene (same model, crop, overlap).
    Goal <= 1.3: memory follows the windows in flight and one band of window
@@ -96,14 +108,71 @@ def make_scene(path, size):
                       window=Window(0, r0, size, len(rows)))
 
 
-def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=3):
+class PhaseClock:
+    """Wall and CPU seconds spent inside wrapped callables, per phase.
+
+    ``wrap(name, fn)`` returns ``fn`` timed into phase ``name``; calls nested
+    inside another timed phase are counted in both (the phases of
+    :func:`scene_phases` do not nest, except ``write`` inside ``flush``,
+    which is reported separately and subtracted there)."""
+
+    def __init__(self):
+        self.wall, self.cpu = {}, {}
+
+    def reset(self):
+        self.wall, self.cpu = {}, {}
+
+    def wrap(self, name, fn):
+        def timed(*a, **k):
+            w, c = time.perf_counter(), time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.wall[name] = self.wall.get(name, 0.0) + \
+                    time.perf_counter() - w
+                self.cpu[name] = self.cpu.get(name, 0.0) + \
+                    time.process_time() - c
+        return timed
+
+
+def paired_ratios(bare, scene):
+    """Ratios of each scene run to the bare runs around it.
+
+    The runs alternate ``bare[0], scene[0], bare[1], scene[1], ...,
+    bare[n]`` (``len(bare) == len(scene) + 1``); scene run ``i`` is compared
+    with the mean of ``bare[i]`` and ``bare[i + 1]``, so load that drifts
+    linearly over the pair cancels. Returns ``dict(median, min, max,
+    runs)``."""
+    if len(bare) != len(scene) + 1 or not scene:
+        raise ValueError(f'need n scene runs between n + 1 bare runs, got '
+                         f'{len(scene)} and {len(bare)}')
+    r = [s / ((b0 + b1) / 2) for s, b0, b1 in zip(scene, bare, bare[1:])]
+    return dict(median=round(float(np.median(r)), 3),
+                min=round(min(r), 3), max=round(max(r), 3),
+                runs=[round(x, 3) for x in r])
+
+
+def _spread(values, nd=3):
+    return dict(median=round(float(np.median(values)), nd),
+                min=round(min(values), nd), max=round(max(values), nd))
+
+
+def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=5):
+    """Scene inference over the bare forward on the same windows (module
+    docstring). Every number is given in wall time and in this process's
+    CPU time (``time.process_time``: all its threads; waiting for a core
+    that another process holds is not counted, so it is the figure that
+    other load on the machine skews least)."""
     import torch
-    from mmringmoe.apis import RSInferencer
-    from mmringmoe.apis.scene import build_scene
+    from mmringmoe.apis import RSInferencer, blending, scene as scene_mod
+    from mmringmoe.apis import writers
     from mmringmoe.datasets.windows import window_grid
     inf = RSInferencer(model_config(), ckpt)
-    # the same windows, preprocessed beforehand and kept in memory
-    sc = build_scene(scene)
+    # the same windows, through the same pipeline and preprocessor, held in
+    # memory beforehand, in batches of batch_size in the grid's order (the
+    # scene run batches within a window row, so it may need a few more
+    # forward calls: counted against the scene run)
+    sc = scene_mod.build_scene(scene)
     stride = crop - overlap
     wins = window_grid(sc.height, sc.width, crop, stride)
     batches = []
@@ -113,45 +182,98 @@ def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=3):
             arrays, valid = sc.read(w)
             packed.append(inf._window_results(sc, arrays, valid, w, k))
         data = inf.model.data_preprocessor(inf.collate_fn(packed), False)
-        batches.append(data)
-    # warm-up (allocator, lazy init) on one batch, both paths
-    with torch.no_grad():
-        d = batches[0]
-        inf.model.encode_decode(d['inputs'], [s.metainfo for s in
-                                              d['data_samples']])
-    # the model's forward inside the scene run is timed too (same windows,
-    # same moment: robust to other load on the machine)
-    in_run = [0.0]
-    encode_decode = inf.model.encode_decode
+        batches.append((data['inputs'],
+                        [s.metainfo for s in data['data_samples']]))
+    model = inf.model
+    encode_decode = model.encode_decode
 
-    def timed(*a, **k):
-        t = time.perf_counter()
-        out_ = encode_decode(*a, **k)
-        in_run[0] += time.perf_counter() - t
-        return out_
-
-    bare, full = [], []
-    for _ in range(repeats):  # alternating, best of each (load noise)
-        t0 = time.perf_counter()
+    def bare_run():
+        w, c = time.perf_counter(), time.process_time()
         with torch.no_grad():
-            for d in batches:
-                encode_decode(d['inputs'],
-                              [s.metainfo for s in d['data_samples']])
-        bare.append(time.perf_counter() - t0)
-        in_run[0] = 0.0
-        inf.model.encode_decode = timed
-        t0 = time.perf_counter()
+            for inputs, metas in batches:
+                encode_decode(inputs, metas)
+        return time.perf_counter() - w, time.process_time() - c
+
+    # the scene run's phases, timed by wrapping the callables it goes
+    # through (a few microseconds per call); restored afterwards
+    clock = PhaseClock()
+    calls = [0]
+
+    def counted(*a, **k):
+        calls[0] += 1
+        return encode_decode(*a, **k)
+
+    dp = model.data_preprocessor
+    patches = [
+        (scene_mod.Scene, 'read', 'read'),
+        (blending.RowBandAccumulator, 'add', 'blend'),
+        (blending.RowBandAccumulator, 'finish_rows_before', 'flush'),
+        (writers.GeoTIFFBlockWriter, 'write', 'write'),
+    ]
+    saved = [(owner, attr, getattr(owner, attr))
+             for owner, attr, _ in patches]
+    for owner, attr, name in patches:
+        setattr(owner, attr, clock.wrap(name, getattr(owner, attr)))
+    pipeline = inf.pipeline
+    inf.pipeline = clock.wrap('pipeline', pipeline)
+    dp.forward = clock.wrap('preprocess', dp.forward)
+    model.encode_decode = clock.wrap('forward', counted)
+
+    def scene_run():
+        clock.reset()
+        calls[0] = 0
+        w, c = time.perf_counter(), time.process_time()
         res = inf(scene, out=out, crop=crop, overlap=overlap,
                   batch_size=batch_size, overwrite=True)
-        full.append(time.perf_counter() - t0)
-        inf.model.encode_decode = encode_decode
-        in_run_last = in_run[0]
-    return dict(windows=len(wins), repeats=repeats,
-                bare_forward_s=round(min(bare), 2),
-                scene_s=round(min(full), 2),
-                ratio=round(min(full) / min(bare), 3),
-                ratio_in_run=round(full[-1] / in_run_last, 3),
-                num_windows=res.num_windows)
+        return (time.perf_counter() - w, time.process_time() - c,
+                dict(clock.wall), dict(clock.cpu), res)
+
+    try:
+        # warm-up (allocator, lazy init, page cache), both paths
+        bare_run()
+        scene_run()
+        load0 = os.getloadavg()[0]
+        bare, full, phases = [bare_run()], [], []
+        for _ in range(repeats):
+            wall, cpu, ph_wall, ph_cpu, res = scene_run()
+            full.append((wall, cpu))
+            phases.append((ph_wall, ph_cpu))
+            bare.append(bare_run())
+        load1 = os.getloadavg()[0]
+    finally:
+        for owner, attr, fn in saved:
+            setattr(owner, attr, fn)
+        inf.pipeline = pipeline
+        del dp.forward, model.encode_decode
+    report = dict(windows=len(wins), repeats=repeats,
+                  threads=torch.get_num_threads(),
+                  load_avg_1min=[round(load0, 2), round(load1, 2)],
+                  forward_calls=dict(bare=len(batches), scene=calls[0]),
+                  num_windows=res.num_windows)
+    for k, kind in enumerate(('wall', 'cpu')):
+        b = [x[k] for x in bare]
+        s = [x[k] for x in full]
+        fwd = [p[k]['forward'] for p in phases]
+        report[kind] = dict(
+            bare_forward_s=_spread(b, 2), scene_s=_spread(s, 2),
+            ratio=paired_ratios(b, s),
+            ratio_in_run=_spread([x / f for x, f in zip(s, fwd)]))
+        names = ('read', 'pipeline', 'preprocess', 'forward', 'blend',
+                 'flush', 'write')
+        share = {n: [] for n in names + ('other', )}
+        for (ph, total) in zip((p[k] for p in phases), s):
+            ph = dict(ph)
+            ph['flush'] = ph.get('flush', 0.0) - ph.get('write', 0.0)
+            for n in names:
+                share[n].append(ph.get(n, 0.0) / total)
+            share['other'].append(1 - sum(ph.get(n, 0.0) for n in names)
+                                  / total)
+        # share of the scene run's time per phase (median over the runs);
+        # flush = dividing the blended sums, argmax, nodata (write apart)
+        report[kind]['phase_share'] = {
+            n: round(float(np.median(v)), 4) for n, v in share.items()}
+    report['ratio'] = report['cpu']['ratio']['median']
+    return report
 
 
 def child_rss(scene, ckpt, crop, overlap, batch_size, out):
@@ -176,12 +298,18 @@ def main(argv=None):
     p.add_argument('--overlap', type=int, default=128)
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--work-dir')
-    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--repeats', type=int, default=5,
+                   help='scene runs, each between two bare runs')
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch intra-op threads, the same for both paths '
+                   'and the RSS children')
     p.add_argument('--skip-rss', action='store_true')
     p.add_argument('--child', nargs=2, metavar=('SCENE', 'CKPT'),
                    help=argparse.SUPPRESS)
     p.add_argument('--child-out', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    import torch
+    torch.set_num_threads(args.threads)
     if args.child:
         child_rss(args.child[0], args.child[1], args.crop, args.overlap,
                   args.batch_size, args.child_out)
@@ -197,7 +325,7 @@ def main(argv=None):
     small = osp.join(wd, f'scene_{args.size}.tif')
     make_scene(small, args.size)
     report = dict(crop=args.crop, overlap=args.overlap,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, threads=args.threads)
     report['time'] = time_ratio(small, ckpt, args.crop, args.overlap,
                                 args.batch_size, osp.join(wd, 'pred.tif'),
                                 args.repeats)
@@ -212,9 +340,10 @@ def main(argv=None):
             cmd = [sys.executable, osp.abspath(__file__), '--child', scene,
                    ckpt, '--crop', str(args.crop), '--overlap',
                    str(args.overlap), '--batch-size', str(args.batch_size),
-                   '--child-out', osp.join(wd, f'pred_{size}.tif')]
+                   '--threads', str(args.threads), '--child-out', osp.join(wd, f'pred_{size}.tif')]
+            env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
             out = subprocess.run(cmd, check=True, capture_output=True,
-                                 text=True).stdout.strip().splitlines()[-1]
+                                 text=True, env=env).stdout.strip().splitlines()[-1]
             rss[size] = json.loads(out)
             print(json.dumps({f'rss_{size}': rss[size]}), flush=True)
         report['rss'] = {str(k): v for k, v in rss.items()}
