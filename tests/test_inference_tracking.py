@@ -223,12 +223,12 @@ def test_frames_are_read_in_natural_order(blob, tmp_path):
 
 
 # ----------------------------------------------- mmdet's own tracking loop
-def _mot_layout(root, n, size):
+def _mot_layout(root, n, size, ext='.png'):
     """AIR-MOT test split: test/test-01/img/000001.png ... + gt/gt.txt,
     converted by airmot2coco (as the configs document)."""
     vdir = osp.join(root, 'test', 'test-01')
     write_frames(osp.join(vdir, 'img'), n, size=size,
-                 hide={4: (0, ), 5: (0, )})
+                 hide={4: (0, ), 5: (0, )}, ext=ext)
     os.makedirs(osp.join(vdir, 'gt'))
     with open(osp.join(vdir, 'gt', 'gt.txt'), 'w') as f:
         for k in range(1, n + 1):
@@ -252,20 +252,49 @@ def _test_loop_txt(cfg, ckpt, tmp_path, postprocess):
     return open(osp.join(prefix, 'default-tracker', 'test-01.txt')).read()
 
 
-def test_txt_equals_mmdet_test_loop_line_for_line(tmp_path):
+@pytest.mark.parametrize('ext', ['.png', '.jpg'])
+def test_txt_equals_mmdet_test_loop_line_for_line(tmp_path, ext):
     """tools/test.py (MOTChallengeDataset, TrackImgSampler, the config's
     pipeline with LoadImageFromFile, ByteTrack, the MOT metric with its
-    InterpolateTracklets) on 160 x 120 PNG frames resized to 128 x 96, and
-    the inferencer on the same frames folder: the same txt, byte for byte."""
+    InterpolateTracklets) on 160 x 120 frames resized to 128 x 96, and the
+    inferencer on the same frames folder: the same txt, byte for byte. JPEG
+    (AIR-MOT's format) too: decoded as LoadImageFromFile decodes it (GDAL's
+    JPEG decoder moves the blob edges)."""
     from mmringmoe.apis import RSInferencer
     root = str(tmp_path / 'data') + '/'
-    frames = _mot_layout(root, 8, (160, 120))
+    frames = _mot_layout(root, 8, (160, 120), ext)
     cfg, ckpt = blob_config(tmp_path, data_root=root)
     ref = _test_loop_txt(cfg, ckpt, tmp_path, postprocess=True)
     assert len(ref.splitlines()) >= 14 and ',1.000,-1' in ref  # filled gap
     out = str(tmp_path / 'tracks.txt')
     RSInferencer(cfg, ckpt)(frames, out=out)
     assert open(out).read() == ref
+
+
+def test_jpeg_frames_decoded_as_the_models_loader_decodes_them(
+        blob, tmp_path, monkeypatch):
+    """The model's pipeline reads frames with LoadImageFromFile (OpenCV):
+    the pixels the inferencer feeds it are OpenCV's decoding of each JPEG
+    frame, which GDAL's decoder does not reproduce (the control)."""
+    import cv2
+
+    from mmringmoe.datasets.transforms.raster_io import read_raster_with_meta
+    inf = blob[2]
+    frames = str(tmp_path / 'frames')
+    paths = write_frames(frames, 2, ext='.jpg')
+    fed = []
+    real = type(inf).track_frame
+
+    def spy(self, index, name, arr, n):
+        fed.append(arr.copy())
+        return real(self, index, name, arr, n)
+
+    monkeypatch.setattr(type(inf), 'track_frame', spy)
+    inf(frames, postprocess=False)
+    for arr, path in zip(fed, paths):
+        np.testing.assert_array_equal(arr, cv2.imread(path)[..., ::-1])
+        gdal, _ = read_raster_with_meta(path)
+        assert np.abs(gdal.astype(int) - arr).max() > 5
 
 
 # ----------------------------------------------------------------- refusals
@@ -537,7 +566,7 @@ def test_tiny_ringmoe_bytetrack_txt_equals_mmdet_test_loop(tmp_path):
 
     from mmringmoe.apis import RSInferencer
     root = str(tmp_path / 'data') + '/'
-    frames = _mot_layout(root, 6, (160, 120))
+    frames = _mot_layout(root, 6, (160, 120), '.jpg')  # AIR-MOT's format
     cfg = str(tmp_path / 'tiny.py')
     tiny_track_config(STAGE2, root, cfg, load_from=None)
     inf = RSInferencer(cfg, None)

@@ -205,13 +205,21 @@ class FrameSequence:
     def __len__(self):
         return len(self.names)
 
-    def frames(self):
+    def frames(self, jpeg_decoder=None):
         """Yield ``(index, name, array (H, W, C) in file / RGB order, valid
-        (H, W) bool)``; a video frame is BGR from OpenCV, turned to RGB."""
+        (H, W) bool)``; a video frame is BGR from OpenCV, turned to RGB.
+
+        ``jpeg_decoder(path) -> (H, W, C) RGB``, when given, decodes the
+        ``.jpg`` / ``.jpeg`` frames instead of the raster reader (GDAL)."""
         if self._video is None:
             from mmringmoe.datasets.transforms.raster_io import \
                 read_raster_with_meta
             for i, (name, path) in enumerate(zip(self.names, self.paths)):
+                if jpeg_decoder is not None and osp.splitext(
+                        path)[1].lower() in ('.jpg', '.jpeg'):
+                    arr = jpeg_decoder(path)
+                    yield i, name, arr, np.ones(arr.shape[:2], bool)
+                    continue
                 arr, meta = read_raster_with_meta(path)
                 yield i, name, arr, meta.valid_mask
             return
@@ -353,6 +361,42 @@ class RSTrackInferencer(RSInferencer):
                              f'metadata names {len(classes)}: {classes}')
         return classes
 
+    def jpeg_decoder(self):
+        """For a model whose pipeline decodes with ``LoadImageFromFile``
+        (cv2 loader kind): a function decoding a JPEG frame as that loader
+        does (``mmcv.imfrombytes`` with its ``color_type`` and
+        ``imdecode_backend``), returned in RGB order; None otherwise.
+
+        JPEG is lossy and decoders differ: GDAL's (the raster reader's)
+        gives values up to 39 levels away from OpenCV's at sharp coloured
+        edges (measured on the tests' frames), so JPEG frames are decoded the
+        way the model saw them in training and in ``tools/test.py``. PNG,
+        BMP and TIFF decode to the same values either way."""
+        if self.loader.kind != 'cv2':
+            return None
+        import mmcv
+        cfg = self.loader.cfg
+
+        def decode(path):
+            with open(path, 'rb') as f:
+                buf = f.read()
+            img = mmcv.imfrombytes(buf, flag=cfg.get('color_type', 'color'),
+                                   backend=cfg.get('imdecode_backend',
+                                                   'cv2'))
+            if img is None:
+                raise ValueError(f'cannot decode frame {path!r}')
+            if img.ndim == 2:
+                img = img[..., None]
+            if img.shape[2] == 3:
+                img = img[..., ::-1]  # BGR -> RGB (file order)
+            if img.shape[:2] != (self._seq_shape):
+                raise ValueError(f'frame {path!r} decodes to {img.shape[0]} '
+                                 f'x {img.shape[1]} px, its header says '
+                                 f'{self._seq_shape[0]} x '
+                                 f'{self._seq_shape[1]}')
+            return np.ascontiguousarray(img)
+        return decode
+
     def _postprocessors(self, cfg) -> list:
         from mmdet.registry import TASK_UTILS
         from mmengine.registry import DefaultScope
@@ -476,12 +520,14 @@ class RSTrackInferencer(RSInferencer):
         if tracker is not None and hasattr(tracker, 'reset'):
             tracker.reset()
 
+        self._seq_shape = (seq.height, seq.width)
+        decoder = self.jpeg_decoder()
         if progress is True:
             from mmringmoe.visualization.progress import progress as pbar
-            bar_iter = pbar(seq.frames(), total=len(seq), desc='frames',
-                            unit='frame')
+            bar_iter = pbar(seq.frames(decoder), total=len(seq),
+                            desc='frames', unit='frame')
         else:
-            bar_iter = seq.frames()
+            bar_iter = seq.frames(decoder)
         rows: List[np.ndarray] = []
         label_votes: Dict[int, Dict[int, int]] = {}
         n = 0
@@ -535,7 +581,7 @@ class RSTrackInferencer(RSInferencer):
 
         from mmringmoe.visualization.display import display_image
         vis = Visualizer(name=f'rs_track_{id(self)}_{len(paths)}')
-        frames = seq.frames()
+        frames = seq.frames(self.jpeg_decoder())
         if bar:
             from mmringmoe.visualization.progress import progress as pbar
             frames = pbar(frames, total=len(seq), desc='render',
