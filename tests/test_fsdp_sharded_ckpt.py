@@ -16,6 +16,13 @@ backward of loss/2 (gradients accumulate to g0/2 + g1/2; scaling by 1/2 is
 exact in floating point). The losses and the final weights must therefore be
 bitwise equal to A's, which only holds if parameters AND AdamW moments and
 step counts were restored across the resharding.
+
+The optimizer is mmengine's ``AmpOptimWrapper`` as the FSDP strategy builds
+it (``use_fsdp=True``: torch's ``ShardedGradScaler``, which all-reduces its
+overflow flag), scaling on the CPU (``device='cpu'``; mmengine's GPU assert is
+patched). Its scale is a power of two, so scaling and unscaling are exact and
+the losses stay comparable; the scaler's own state (scale 2**10 growing every
+3 steps: scale and growth tracker differ at every step) must continue too.
 """
 import os
 import os.path as osp
@@ -65,8 +72,9 @@ def _micro_batch(step, index):
 
 
 def _worker(rank, world, port, workdir, mode):
+    import mmengine.optim.optimizer.amp_optimizer_wrapper as amp
     import torch.distributed as dist
-    from mmengine.optim import OptimWrapper
+    from mmengine.optim import AmpOptimWrapper
     from torch.distributed.fsdp import FullStateDictConfig
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.distributed.fsdp import StateDictType
@@ -83,8 +91,12 @@ def _worker(rank, world, port, workdir, mode):
         prepare_for_fsdp(model)
         fsdp = FSDP(model, auto_wrap_policy=ringmoe_block_wrap_policy,
                     use_orig_params=True, device_id=torch.device('cpu'))
-        optim = OptimWrapper(torch.optim.AdamW(fsdp.parameters(), lr=1e-3,
-                                               weight_decay=0.05, foreach=False))
+        amp.is_cuda_available = lambda: True  # mmengine's check; CPU scaler
+        optim = AmpOptimWrapper(
+            optimizer=torch.optim.AdamW(fsdp.parameters(), lr=1e-3,
+                                        weight_decay=0.05, foreach=False),
+            use_fsdp=True, loss_scale=dict(device='cpu', init_scale=2.**10,
+                                           growth_interval=3))
         strategy.model, strategy.optim_wrapper = fsdp, optim
         ckpt = osp.join(workdir, 'iter_2.pth')
 
@@ -94,7 +106,7 @@ def _worker(rank, world, port, workdir, mode):
                                                           offload_to_cpu=True)):
                 return m.state_dict()
 
-        first, at_2 = 1, None
+        first, at_2, scaler_at_2 = 1, None, None
         if mode != 'reference':
             seen = {}
             meta = strategy.resume(ckpt, callback=seen.update)['meta']
@@ -103,6 +115,7 @@ def _worker(rank, world, port, workdir, mode):
             assert 'backbone.patch_embed.opt.projection.weight' in seen['state_dict']
             first = 3
             at_2 = full_state(fsdp)
+            scaler_at_2 = optim.loss_scaler.state_dict()
         losses = []
         micro = 2 // world
         for step in range(first, 5):
@@ -113,7 +126,7 @@ def _worker(rank, world, port, workdir, mode):
                 # router noise (Eq. 14) drawn per micro-batch, alike in every run
                 torch.manual_seed(100 * step + rank * micro + i)
                 loss = fsdp(inputs, target)
-                (loss / micro).backward()
+                optim.backward(loss / micro)  # scaled by the loss scaler
                 total += loss.detach()
             dist.all_reduce(total)
             losses.append(float(total / 2))
@@ -121,9 +134,12 @@ def _worker(rank, world, port, workdir, mode):
             if mode == 'reference' and step == 2:
                 strategy.save_checkpoint(ckpt, extra_ckpt={'meta': {'iter': 2}})
                 at_2 = full_state(fsdp)
+                scaler_at_2 = optim.loss_scaler.state_dict()
         if rank == 0:
             torch.save({'losses': losses, 'state_dict': full_state(fsdp),
-                        'at_2': at_2}, osp.join(workdir, f'{mode}.pth'))
+                        'at_2': at_2, 'scaler_at_2': scaler_at_2,
+                        'scaler': optim.loss_scaler.state_dict()},
+                       osp.join(workdir, f'{mode}.pth'))
         else:
             full_state(fsdp)
     finally:
@@ -167,6 +183,11 @@ def test_sharded_checkpoint_resumes_on_other_world_sizes_exactly(tmp_path):
     assert names == ['.metadata', '__0_0.distcp', '__1_0.distcp', 'extra.pth']
     assert not (tmp_path / 'iter_2.pth.partial').exists()
     assert len(ref['losses']) == 4 and ref['losses'][0] != ref['losses'][3]
+    # 2 good steps of 3 at 2**10, then one more growth step at 2**11
+    assert (ref['scaler_at_2']['scale'], ref['scaler_at_2']['_growth_tracker']) \
+        == (2.**10, 2)
+    assert (ref['scaler']['scale'], ref['scaler']['_growth_tracker']) == \
+        (2.**11, 1)
 
     for world in (1, 2):
         got = _launch(world, tmp_path, f'resume{world}')
@@ -174,6 +195,9 @@ def test_sharded_checkpoint_resumes_on_other_world_sizes_exactly(tmp_path):
         for k, v in ref['at_2'].items():
             assert torch.equal(got['at_2'][k], v), (world, k)
         assert got['losses'] == ref['losses'][2:], (world, got['losses'], ref['losses'])
+        # the AMP loss scaler continues where it stood
+        assert got['scaler_at_2'] == ref['scaler_at_2'], world
+        assert got['scaler'] == ref['scaler'], (world, got['scaler'])
         assert got['state_dict'].keys() == ref['state_dict'].keys()
         for k, v in ref['state_dict'].items():
             assert torch.equal(got['state_dict'][k], v), (world, k)

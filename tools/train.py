@@ -45,7 +45,6 @@ def parse_args(argv=None):
 
 def build_config(args):
     from mmringmoe.engine import cli
-    from mmringmoe.engine.checkpoint import check_is_checkpoint
     cfg = cli.load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -73,10 +72,11 @@ def build_config(args):
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     load_from = cfg.get('load_from', None)
-    from mmringmoe.engine.dist_checkpoint import is_sharded_checkpoint
-    if load_from and '://' not in load_from \
-            and not is_sharded_checkpoint(load_from):
-        check_is_checkpoint(load_from)
+    if load_from and '://' not in load_from:
+        # a file, or a sharded directory for a sharded strategy
+        from mmringmoe.engine.dist_checkpoint import \
+            check_checkpoint_for_config
+        check_checkpoint_for_config(load_from, cfg, bool(cfg.get('resume')))
     cli.add_checkpoint_hook(cfg)
     cli.add_inference_meta_hook(cfg)
     return cfg

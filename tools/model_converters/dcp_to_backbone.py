@@ -26,7 +26,8 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
 from mmringmoe.engine.checkpoint import load_weights_only
-from mmringmoe.engine.dist_checkpoint import EXTRA, _check_sharded
+from mmringmoe.engine.dist_checkpoint import (EXTRA, SafeFileSystemReader,
+                                              read_metadata)
 from mmringmoe.models.pruning.checkpoint import describe, plain, report_load
 from mmringmoe.models.pruning.cli import (add_common, check_output_path,
                                           parser, write)
@@ -37,12 +38,17 @@ PREFIXES = ('model.backbone.', 'model.')
 def read_backbone(path):
     """``(meta, state_dict)``: the backbone tensors of a sharded checkpoint.
 
+    ``.metadata`` is unpickled with only torch's checkpoint classes
+    allowed, tensors with ``weights_only=True``
+    (:class:`~mmringmoe.engine.dist_checkpoint.SafeFileSystemReader`).
+
     Raises:
         FileNotFoundError: ``path`` is not a sharded checkpoint directory.
+        CheckpointError: its ``.metadata`` cannot be read, or a shard file
+            is missing or truncated.
         ValueError: it holds no ``model.backbone.`` / ``model.`` RingMoE keys.
     """
-    _check_sharded(path)
-    metadata = dcp.FileSystemReader(path).read_metadata()
+    metadata = read_metadata(path)
     tensors = {k: md for k, md in metadata.state_dict_metadata.items()
                if isinstance(md, TensorStorageMetadata)}
     for prefix in PREFIXES:
@@ -62,7 +68,7 @@ def read_backbone(path):
     inner = prefix[len('model.'):]
     # dcp.load fills the given tensors in place
     dcp.load({'model': {inner + name: t for name, t in state_dict.items()}},
-             checkpoint_id=path, no_dist=True)
+             storage_reader=SafeFileSystemReader(path), no_dist=True)
     meta = {}
     extra = osp.join(path, EXTRA)
     if osp.isfile(extra):
