@@ -26,9 +26,14 @@ frame goes through the config's own test pipeline (the
 ``TransformBroadcaster`` of ``LoadImageFromFile`` + ``Resize`` +
 ``LoadTrackAnnotations`` and ``PackTrackInputs``) with the loader replaced by
 our raster reader (:class:`mmringmoe.apis.model_spec.WindowLoader`: 8-bit
-PNG/JPEG/TIFF, BGR order as cv2 decodes them) and the annotation loader
-left out, then through ``model.test_step`` with ``frame_id`` counting from 0,
-as mmdet's test loop feeds a video (``TrackImgSampler``). mmdet's
+PNG/JPEG/TIFF, BGR order as cv2 decodes them; JPEG frames of a
+``LoadImageFromFile`` model decoded by that loader's own decoder, see
+:meth:`RSTrackInferencer.jpeg_decoder`) and the annotation loader left
+out, then through ``model.test_step`` with ``frame_id`` counting from 0, as
+mmdet's test loop feeds a video (``TrackImgSampler``). Nodata in the frames
+is not masked (the test loop does not either); it only shows in the rendered
+frames. Ids are the tracker's (ByteTracker counts from 0), as mmdet's metric
+writes them. mmdet's
 ``inference_mot`` is not used: it casts frames to float32 before ``Resize``
 (the test loop resizes uint8 frames, so boxes would differ from what
 ``tools/test.py`` scores) and rebuilds the pipeline on every frame.
@@ -52,6 +57,7 @@ import json
 import os
 import os.path as osp
 import re
+import warnings
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -590,25 +596,37 @@ class RSTrackInferencer(RSInferencer):
         for row in tracks:
             by_frame.setdefault(int(row[0]), []).append(row)
         for i, name, arr, valid in frames:
-            rgb = display_image(arr, self.modality, valid).rgb
-            vis.set_image(rgb)
-            rows = [r for r in by_frame.get(i + 1, []) if r[6] >= score_thr]
-            if rows:
-                r = np.array(rows)
-                boxes = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4],
-                                  r[:, 3] + r[:, 5]], 1)
-                colors = [track_color(int(t)) for t in r[:, 1]]
-                lw = max(1, round(min(seq.height, seq.width) / 300))
-                vis.draw_bboxes(torch.from_numpy(boxes), edge_colors=colors,
-                                line_widths=lw)
-                size = max(8, round(min(seq.height, seq.width) / 50))
-                for box, t, c in zip(boxes, r[:, 1], colors):
-                    vis.draw_texts(str(int(t)), np.array(box[:2]) + lw,
-                                   colors='black', font_sizes=size,
-                                   bboxes=[dict(facecolor=[v / 255 for v in c],
-                                                alpha=0.8, pad=0.5,
-                                                edgecolor='none')])
+            with warnings.catch_warnings():  # boxes reaching past the frame
+                warnings.filterwarnings('ignore', 'Warning: The .* is out of '
+                                        'bounds', UserWarning)
+                self._draw_frame(vis, display_image(arr, self.modality,
+                                                    valid).rgb,
+                                 by_frame.get(i + 1, []), score_thr, seq)
             mmcv.imwrite(vis.get_image()[..., ::-1], paths[i])
+
+    @staticmethod
+    def _draw_frame(vis, rgb: np.ndarray, rows, score_thr: float,
+                    seq: FrameSequence):
+        """Draw the boxes of one frame (rows ``frame, id, x, y, w, h,
+        score``) on ``rgb``: outline and id label in the track's colour."""
+        vis.set_image(rgb)
+        rows = [r for r in rows if r[6] >= score_thr]
+        if not rows:
+            return
+        r = np.array(rows)
+        boxes = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4],
+                          r[:, 3] + r[:, 5]], 1)
+        colors = [track_color(int(t)) for t in r[:, 1]]
+        lw = max(1, round(min(seq.height, seq.width) / 300))
+        vis.draw_bboxes(torch.from_numpy(boxes), edge_colors=colors,
+                        line_widths=lw)
+        size = max(8, round(min(seq.height, seq.width) / 50))
+        for box, t, c in zip(boxes, r[:, 1], colors):
+            vis.draw_texts(str(int(t)), np.array(box[:2]) + lw,
+                           colors='black', font_sizes=size,
+                           bboxes=[dict(facecolor=[v / 255 for v in c],
+                                        alpha=0.8, pad=0.5,
+                                        edgecolor='none')])
 
 
 def write_mot_txt(path: str, tracks: np.ndarray, overwrite: bool = False):
