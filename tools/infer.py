@@ -3,7 +3,7 @@
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT2] --out OUT
         [--crop 512] [--overlap 128] [--batch-size 4] [--device cpu]
         [--show PNG] [--probs] [--blend cosine|triangular|uniform]
-        [--stats rs_stats.json] [--force] [--quiet]
+        [--stats rs_stats.json] [--tta flip|flip4] [--force] [--quiet]
 
     python tools/infer.py TRACK_CONFIG CHECKPOINT FRAMES_DIR/|VIDEO
         --out tracks.txt [--show-dir DIR] [--no-postprocess] [--force]
@@ -49,6 +49,11 @@ def parse_args(argv=None):
                    '(tools/dataset_converters/compute_rs_stats.py; its dtype '
                    'is checked against the scene) for checkpoints that do '
                    'not carry them')
+    p.add_argument('--tta', choices=('flip', 'flip4'),
+                   help='flip test-time augmentation (segmentation, change '
+                   'detection, depth): each window also run flipped '
+                   'horizontally (flip; flip4: also vertically and both), '
+                   'outputs flipped back and averaged before blending')
     p.add_argument('--show', help='write a quick-look PNG with the '
                    'prediction drawn over the scene')
     p.add_argument('--show-size', type=int, default=1024,
@@ -101,6 +106,11 @@ def infer(args):
 def _infer(args):
     from mmringmoe.apis.track_inferencer import (infer_tracking,
                                                  is_tracking_config)
+    if args.tta and is_tracking_config(args.config):
+        from mmringmoe.engine.cli import UserError
+        raise UserError(f'--tta {args.tta} is for segmentation, change '
+                        'detection and depth models; this is a tracking '
+                        'model')
     if is_tracking_config(args.config):  # frames / video -> MOT txt
         return infer_tracking(args)
     if args.show_dir or args.no_postprocess:
@@ -144,7 +154,8 @@ def _infer(args):
         result = inferencer(inputs, out=args.out, crop=args.crop,
                             overlap=args.overlap, batch_size=args.batch_size,
                             blend=args.blend, probs=args.probs,
-                            overwrite=args.force, progress=progress)
+                            overwrite=args.force, progress=progress,
+                            tta=args.tta)
         if bar is not None:
             bar.close()
         if args.show:

@@ -237,17 +237,31 @@ class RSInferencer(BaseInferencer):
         return self.pipeline(results)
 
     @torch.no_grad()
-    def forward_windows(self, packed: List[dict]):
+    def forward_windows(self, packed: List[dict], tta: Optional[str] = None):
         """Model outputs for packed windows: ``(B, C, h, w)`` float32 logits
-        (depth: metres) for dense tasks, data samples otherwise."""
+        (depth: metres) for dense tasks, data samples otherwise. With
+        ``tta`` (dense tasks: ``'flip'``, ``'flip4'``) each window's flips
+        merged (:mod:`mmringmoe.apis.tta`): log mean probabilities (a
+        sigmoid head: log-odds of the mean sigmoid), mean metres."""
+        if tta is not None:
+            from .tta import check_tta, flip_tta
+            dirs = check_tta(tta, self.spec.task, DENSE_TASKS)
+            return flip_tta(self._dense_forward, packed, dirs,
+                            self.spec.task == 'depth').numpy()
+        if self.spec.task in DENSE_TASKS:
+            return self._dense_forward(packed).numpy()
         data = self.collate_fn(packed)
         data = self.model.data_preprocessor(data, False)
-        inputs, samples = data['inputs'], data['data_samples']
-        if self.spec.task in DENSE_TASKS:
-            metas = [s.metainfo for s in samples]
-            logits = self.model.encode_decode(inputs, metas)
-            return logits.float().cpu().numpy()
-        return self.model.predict(inputs, samples)
+        return self.model.predict(data['inputs'], data['data_samples'])
+
+    def _dense_forward(self, packed: List[dict]) -> torch.Tensor:
+        """``encode_decode`` of packed windows: ``(B, C, h, w)`` float32 CPU
+        logits (depth: metres)."""
+        data = self.collate_fn(packed)
+        data = self.model.data_preprocessor(data, False)
+        metas = [s.metainfo for s in data['data_samples']]
+        logits = self.model.encode_decode(data['inputs'], metas)
+        return logits.float().cpu()
 
     # -- the scene loop ------------------------------------------------------
     def __call__(self, inputs, out: Optional[str] = None,
@@ -255,7 +269,7 @@ class RSInferencer(BaseInferencer):
                  blend: str = 'cosine', blend_floor: float = 0.1,
                  probs: bool = False, overwrite: bool = False,
                  skip_nodata: bool = True, topk: int = 5,
-                 progress=None) -> SceneResult:
+                 progress=None, tta: Optional[str] = None) -> SceneResult:
         """Run the model over a scene.
 
         Args:
@@ -283,6 +297,13 @@ class RSInferencer(BaseInferencer):
                 smaller than one window.
             progress (callable, optional): ``progress(done, total)`` after
                 every batch (the CLI's tqdm bar).
+            tta (str, optional): flip test-time augmentation of segmentation,
+                change detection and depth models: ``'flip'`` (as it is +
+                horizontal flip, mmseg's TTA flip) or ``'flip4'`` (+ vertical
+                and both); each window's flipped-back outputs are merged
+                (mean probabilities as mmseg's ``SegTTAModel``, mean metres)
+                before blending (:mod:`mmringmoe.apis.tta`). Costs one
+                forward pass per flip.
 
         Returns:
             SceneResult
@@ -290,9 +311,13 @@ class RSInferencer(BaseInferencer):
         Raises:
             ValueError: rasters of a pair / modality dict on different grids,
                 a band count the model's modality does not have, ``out``
-                equal to an input, bad crop/overlap.
+                equal to an input, bad crop/overlap, ``tta`` unknown or given
+                for a detection / classification model.
             FileExistsError: ``out`` exists and ``overwrite`` is False.
         """
+        if tta is not None:  # before anything is read or written
+            from .tta import check_tta
+            check_tta(tta, self.spec.task, DENSE_TASKS)
         scene = build_scene(inputs)
         self.spec.loader.check(scene)
         if out is not None:
@@ -319,7 +344,7 @@ class RSInferencer(BaseInferencer):
         if task in DENSE_TASKS:
             return self._dense(scene, windows, crop, out, batch_size, blend,
                                blend_floor, probs, overwrite, skip_nodata,
-                               progress)
+                               progress, tta)
         return self._detect(scene, windows, crop, stride, out, batch_size,
                             overwrite, skip_nodata, progress)
 
@@ -356,7 +381,8 @@ class RSInferencer(BaseInferencer):
 
     # -- segmentation, change detection, depth -------------------------------
     def _dense(self, scene, windows, crop, out, batch_size, blend,
-               blend_floor, probs, overwrite, skip_nodata, progress):
+               blend_floor, probs, overwrite, skip_nodata, progress,
+               tta=None):
         task, spec = self.spec.task, self.spec
         H, W = scene.height, scene.width
         weights = window_weights(crop[0], crop[1], blend, blend_floor)
@@ -430,7 +456,8 @@ class RSInferencer(BaseInferencer):
                     skipped += 1
                     done += 1
                 else:
-                    logits = self.forward_windows(packed)
+                    logits = (self.forward_windows(packed) if tta is None
+                              else self.forward_windows(packed, tta))
                     if acc is None:
                         acc = RowBandAccumulator(logits.shape[1], H, W,
                                                  crop[0], emit)

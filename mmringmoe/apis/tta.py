@@ -1,0 +1,157 @@
+"""Flip test-time augmentation (TTA) of the windows of dense scene inference.
+
+Each batch of windows is also run flipped; every output is flipped back and
+the outputs of one window are merged *before* the windows are blended, as
+mmseg's TTA does for one image (``TestTimeAug`` with ``RandomFlip``
+``prob=1`` and without, ``SegTTAModel.merge_preds``):
+
+- ``tta='flip'``: the window as it is and flipped horizontally (mmseg's
+  default TTA flip, ``RandomFlip(prob=1., direction='horizontal')``);
+- ``tta='flip4'``: as it is, horizontal, vertical and both (mmcv's
+  ``RandomFlip`` directions ``'horizontal'``, ``'vertical'``,
+  ``'diagonal'``): overhead imagery has no preferred up and down.
+
+The merge of the ``A`` flipped-back outputs of one window, per pixel:
+
+- segmentation, change detection with ``C > 1`` classes: the mean of the
+  softmax probabilities, ``p = 1/A sum_a softmax(l_a)``, which is what
+  mmseg 1.2.2's ``SegTTAModel.merge_preds`` averages (probabilities, not
+  logits). The window hands the blender ``log p`` (computed as
+  ``logsumexp_a log_softmax(l_a) - log A``: no underflow to ``-inf``), which
+  the blender treats as it treats logits without TTA: ``softmax(log p) = p``,
+  so a scene of one window gives exactly mmseg's TTA probabilities, and
+  across windows the blend is the weighted mean of log-probabilities, the
+  same as blending logits (a logit vector and its log-softmax differ by a
+  per-pixel constant that the final softmax removes);
+- one output channel (a sigmoid head, ``SegTTAModel``: mean of the
+  sigmoids, then ``> threshold``): the log-odds of the mean sigmoid,
+  ``log p - log(1 - p)``, so the blender's sigmoid gives ``p`` back;
+- depth: the mean of the metres (mmseg's
+  ``DepthEstimator.slide_flip_inference`` for one window).
+
+The whole window is flipped, its fill past a scene edge included; the valid
+mask of the window is not flipped, since the merged output is in the
+window's own orientation. Flipping happens on the packed window (``inputs``
+``(C, h, w)``, after the test pipeline, before the data preprocessor), as
+``RandomFlip`` in a TTA pipeline does, so a preprocessor that pads pads the
+flipped image at the bottom and right, and the flip back covers the
+``(h, w)`` image part of the output (mmseg's ``postprocess_result`` crops the
+padding, then flips).
+"""
+import math
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+#: flip directions of each TTA mode (None: the window as it is).
+TTA_MODES = {
+    'flip': (None, 'horizontal'),
+    'flip4': (None, 'horizontal', 'vertical', 'diagonal'),
+}
+_DIMS = dict(horizontal=(-1, ), vertical=(-2, ), diagonal=(-2, -1))
+
+
+def check_tta(tta: Optional[str], task: str,
+              dense_tasks: Sequence[str]) -> Tuple[Optional[str], ...]:
+    """The flip directions of ``tta`` for a model of ``task``.
+
+    Returns:
+        tuple: ``(None, )`` for ``tta=None`` (no TTA), else
+        :data:`TTA_MODES` ``[tta]``.
+
+    Raises:
+        ValueError: one line, for an unknown mode or a task without dense
+            output (detection, classification: their windows are not merged
+            pixel by pixel).
+    """
+    if tta is None:
+        return (None, )
+    if tta not in TTA_MODES:
+        raise ValueError(f'tta must be one of {tuple(TTA_MODES)} or None, '
+                         f'got {tta!r}')
+    if task not in dense_tasks:
+        raise ValueError(f'--tta {tta} is for segmentation, change detection '
+                         f'and depth models; this is a {task} model')
+    return TTA_MODES[tta]
+
+
+def flip_image(x: torch.Tensor, direction: Optional[str]) -> torch.Tensor:
+    """``x`` ``(..., H, W)`` flipped in ``direction`` (None: ``x`` itself)."""
+    if direction is None:
+        return x
+    return x.flip(_DIMS[direction])
+
+
+def _flip_packed(packed: List[dict], direction: Optional[str]) -> List[dict]:
+    if direction is None:
+        return packed
+    out = []
+    for p in packed:
+        q = dict(p)
+        q['inputs'] = flip_image(p['inputs'], direction)
+        out.append(q)
+    return out
+
+
+def merge_flips(outputs: torch.Tensor, kind: str) -> torch.Tensor:
+    """Merge ``outputs`` ``(A, B, C, h, w)`` of ``A`` flips (already flipped
+    back) into ``(B, C, h, w)`` (module docstring).
+
+    Args:
+        kind (str): ``'softmax'`` (class logits, returns ``log`` of the mean
+            probabilities), ``'sigmoid'`` (one logit channel, returns the
+            log-odds of the mean sigmoid) or ``'mean'`` (depth in metres).
+    """
+    n = outputs.shape[0]
+    if kind == 'mean':
+        return outputs.mean(0)
+    if kind == 'softmax':
+        return torch.logsumexp(torch.log_softmax(outputs, dim=2), 0) \
+            - math.log(n)
+    if kind == 'sigmoid':
+        return torch.logsumexp(F.logsigmoid(outputs), 0) \
+            - torch.logsumexp(F.logsigmoid(-outputs), 0)
+    raise ValueError(f'unknown merge {kind!r}')
+
+
+def flip_tta(forward: Callable[[List[dict]], torch.Tensor],
+             packed: List[dict], directions: Sequence[Optional[str]],
+             depth: bool) -> torch.Tensor:
+    """Run ``forward`` (packed windows -> ``(B, C, H', W')`` float tensor)
+    on each flip of the windows and merge the flipped-back outputs.
+
+    Args:
+        forward: the model's dense forward of a list of packed windows.
+        packed: the windows (``inputs`` ``(C, h, w)``, ``data_samples``).
+        directions: flip directions, e.g. ``TTA_MODES['flip']``.
+        depth (bool): merge metres by their mean (else probabilities).
+
+    Returns:
+        ``(B, C, H', W')`` float32: log mean probabilities / log-odds of the
+        mean sigmoid / mean metres; only the ``(h, w)`` image part is
+        meaningful (a preprocessor's padding beyond it is not flipped back;
+        the scene loop keeps ``[:h, :w]``).
+
+    Raises:
+        ValueError: an output smaller than its input window.
+    """
+    h, w = packed[0]['inputs'].shape[-2:]
+    outs = []
+    for d in directions:
+        y = forward(_flip_packed(packed, d))
+        if y.shape[-2] < h or y.shape[-1] < w:
+            raise ValueError(f'the model output {tuple(y.shape[-2:])} is '
+                             f'smaller than its input window {(h, w)}: '
+                             'cannot flip it back')
+        if d is not None:
+            y = y.clone()
+            y[..., :h, :w] = flip_image(y[..., :h, :w], d)
+        outs.append(y)
+    stacked = torch.stack(outs)
+    kind = 'mean' if depth else ('sigmoid' if stacked.shape[2] == 1
+                                 else 'softmax')
+    return merge_flips(stacked, kind)
+
+
+__all__ = ['TTA_MODES', 'check_tta', 'flip_image', 'merge_flips', 'flip_tta']
