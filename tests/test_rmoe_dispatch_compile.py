@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmringmoe.models.layers import GroupedExperts, RMoE, RoutingContext
-from mmringmoe.models.layers.rmoe import DispatchPlan
+from mmringmoe.models.layers.rmoe import DispatchPlan, _GatedExpertLoop
 
 C, H = 8, 16
 
@@ -91,3 +91,65 @@ def test_absent_modality_still_reaches_its_experts():
     assert all(p.grad is not None and not p.grad.any() for p in ms.parameters())
     assert layer.specialized_routers['ms'].gate.weight.grad is not None
     assert layer.specialized_experts['opt'].w1.grad.any()
+
+
+@pytest.mark.parametrize('counts', [(3, 0, 5, 2), (4, 4, 4, 4), (0, 0, 0, 0)])
+@pytest.mark.parametrize('approximate', ['none', 'tanh'])
+def test_fused_expert_loop_gradcheck(counts, approximate):
+    """The one-node expert loop (hand-written backward, gradients written
+    into the stacked (E, ...) tensors, ``baddbmm`` when the counts are equal)
+    against finite differences, in float64; zero-row experts get zero
+    gradients."""
+    torch.manual_seed(0)
+    n, tokens = sum(counts), 7
+    token = torch.randint(tokens, (n,))
+    x = torch.randn(tokens, 3, dtype=torch.float64, requires_grad=True)
+    gate = torch.rand(n, dtype=torch.float64, requires_grad=True)
+    weights = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
+               for s in ((4, 3, 5), (4, 5), (4, 5, 3), (4, 3))]
+
+    def fn(x, gate, w1, b1, w2, b2):
+        return _GatedExpertLoop.apply(x, token, gate, w1, b1, w2, b2, counts,
+                                      approximate, False)
+
+    assert torch.autograd.gradcheck(fn, (x, gate, *weights))
+    fn(x, gate, *weights).sum().backward()
+    for e, c in enumerate(counts):
+        if c == 0:
+            assert all(not w.grad[e].any() for w in weights)
+
+
+@pytest.mark.parametrize('top_k', [1, 2])
+@pytest.mark.parametrize('capacity_factor', [None, 0.5])
+@pytest.mark.parametrize('act', ['none', 'tanh'])
+def test_fused_expert_loop_equals_autograd_loop(top_k, capacity_factor, act, monkeypatch):
+    """Layer outputs and gradients with the fused loop equal the per-expert
+    autograd loop (the permutation shortcut of top-1 included)."""
+    layer = _layer(top_k, capacity_factor)
+    for experts in [layer.collab_experts, *layer.specialized_experts.values()]:
+        experts.act = torch.nn.GELU(approximate=act)
+    x = torch.randn(3, 10, C, requires_grad=True)
+    probe = torch.randn(3, 10, C)
+    params = [x, *layer.collab_experts.parameters(),
+              *layer.specialized_experts['opt'].parameters(),
+              layer.collab_router.gate.weight, layer.specialized_routers['ms'].gate.weight]
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(GroupedExperts, 'fused_wanted', lambda self, x, f=fused: f)
+        y = layer(x)
+        results.append((y, torch.autograd.grad((y * probe).sum(), params)))
+    (y0, g0), (y1, g1) = results
+    torch.testing.assert_close(y0, y1, atol=1e-6, rtol=1e-5)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_fused_loop_used_in_eager_only_for_gelu_without_autocast():
+    experts = GroupedExperts(2, C, H)
+    x = torch.zeros(1, C)
+    assert experts.fused_wanted(x)
+    assert not experts.fused_wanted(x.double())
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not experts.fused_wanted(x)
+    experts.act = torch.nn.ReLU()
+    assert not experts.fused_wanted(x)

@@ -7,10 +7,20 @@
 (d) the sparse backbone vs mmpretrain's SwinTransformerV2 whose FFN is 3x wider
     (``ffn_ratio=12``): the same active FLOPs per token, the physical reference of (c).
 
-All cases of a group run interleaved rep by rep (ours, reference, ours, ...),
-so drift in machine load hits them alike; every ratio divides two medians of
-that one run. Each case is also timed ``torch.compile``d (default backend)
-where compilation works here; a failure is caught and printed in one line.
+All cases of a group run interleaved rep by rep, the order reversed every
+other rep (A B, B A, A B, ...), so drift in machine load hits them alike;
+every ratio divides two medians of that one run. Each case is also timed
+``torch.compile``d (default backend) where compilation works here; a
+failure is caught and printed in one line.
+
+Clock: on the CPU the ratios use the process CPU time (user + system,
+``time.process_time``) of each forward+backward step by default: on a
+machine shared with other jobs, wall time also counts the periods in which
+the scheduler runs someone else, which hit whichever case happens to be
+running. CPU time still counts everything the step itself does (page
+faults and memory stalls included). The wall-time medians and their ratio
+are printed next to it; ``--clock wall`` makes wall time the headline.
+CUDA always uses wall time (synchronised).
 
 Memory is the size of the activations autograd saves for backward (eager
 mode, device independent); on CUDA the peak allocated memory is printed too.
@@ -40,7 +50,12 @@ def parse_args(argv=None):
     p.add_argument('--arch', default='base', help='backbone arch of (b), (c), (d)')
     p.add_argument('--img-size', type=int, default=192)
     p.add_argument('--batch', type=int, default=2)
-    p.add_argument('--reps', type=int, default=5, help='timed steps per case')
+    p.add_argument('--reps', type=int, default=7, help='timed steps per case')
+    p.add_argument('--warmup', type=int, default=2,
+                   help='untimed steps per case before timing (compiles the compiled ones)')
+    p.add_argument('--clock', choices=('auto', 'cpu', 'wall'), default='auto',
+                   help="time the ratios use: process CPU time or wall time "
+                        "(auto: cpu on the CPU, wall on CUDA)")
     p.add_argument('--device', default='cpu',
                    help="'cpu' or 'cuda[:i]' (bf16 autocast on CUDA)")
     p.add_argument('--skip', default='', help='cases to skip, e.g. "bc"')
@@ -91,7 +106,8 @@ class Case:
     def __init__(self, name, fn, params, device, memory=True):
         self.name, self.fn, self.params, self.device = name, fn, list(params), device
         self.memory = memory
-        self.times = []
+        self.times = []  # wall seconds per timed step
+        self.cpu_times = []  # process CPU seconds per timed step
         self.error = None
 
     def _sync(self):
@@ -115,16 +131,18 @@ class Case:
             return
         try:
             self._sync()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             self.step()
             self._sync()
             if timed:
                 self.times.append(time.perf_counter() - t0)
+                self.cpu_times.append(time.process_time() - c0)
         except Exception as e:  # noqa: BLE001 -- reported, not hidden
             self.error = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
 
     def summary(self):
-        """Median seconds, saved-activation MB (eager only), CUDA peak MB."""
+        """(median wall s, saved-activation MB (eager only), CUDA peak MB,
+        median CPU s, (min, max) wall s)."""
         if self.error is not None or not self.times:
             return None
         saved = float('nan')
@@ -137,20 +155,22 @@ class Case:
             torch.cuda.reset_peak_memory_stats()
             self.step()
             peak = torch.cuda.max_memory_allocated() / 2**20
-        return statistics.median(self.times), saved, peak
+        return (statistics.median(self.times), saved, peak,
+                statistics.median(self.cpu_times), (min(self.times), max(self.times)))
 
 
-def measure(cases, reps):
-    """Warm every case up (compiling the compiled ones), then time them
-    interleaved rep by rep. Returns {name: summary or None}."""
+def measure(cases, reps, warmup=2):
+    """Warm every case up (``warmup`` steps: compiles and recompiles
+    settle), then time them interleaved rep by rep, the order reversed
+    every other rep. Returns {name: summary or None}."""
     for c in cases:
         t0 = time.perf_counter()
-        c.guarded(timed=False)
-        c.guarded(timed=False)  # second warm-up: recompiles settle
+        for _ in range(max(warmup, 1)):
+            c.guarded(timed=False)
         print(f'  warm-up {c.name}: {time.perf_counter() - t0:.1f} s'
               + (f'  FAILED {c.error}' if c.error else ''), flush=True)
-    for _ in range(reps):
-        for c in cases:
+    for i in range(reps):
+        for c in (cases if i % 2 == 0 else cases[::-1]):
             c.guarded(timed=True)
     return {c.name: c.summary() for c in cases}
 
@@ -165,22 +185,27 @@ def compiled(module):
         return None
 
 
-def report(title, results, ours, ref):
+def report(title, results, ours, ref, clock='wall'):
+    """Print both cases and their ratios; returns the ``clock`` time ratio."""
     print(title)
     for name in (ours, ref):
         r = results.get(name)
         if r is None:
             print(f'  {name:<22} not measured')
         else:
-            t, m, p = r
-            print(f'  {name:<22} {t * 1e3:9.1f} ms  saved {m:8.1f} MB  cuda-peak {p:8.1f} MB')
+            t, m, p, cpu, (lo, hi) = r
+            print(f'  {name:<22} cpu {cpu * 1e3:8.1f} ms  wall {t * 1e3:8.1f} ms '
+                  f'(min {lo * 1e3:.0f}, max {hi * 1e3:.0f})  saved {m:8.1f} MB  '
+                  f'cuda-peak {p:8.1f} MB')
     a, b = results.get(ours), results.get(ref)
     if a is None or b is None:
         print('  ratio: n/a')
         return None
-    time_ratio = a[0] / b[0]
+    cpu_ratio, wall_ratio = a[3] / b[3], a[0] / b[0]
+    time_ratio = cpu_ratio if clock == 'cpu' else wall_ratio
     mem = f'  memory {a[1] / b[1]:.3f}' if a[1] == a[1] and b[1] == b[1] else ''
-    print(f'  ratio time {time_ratio:.3f}{mem}')
+    print(f'  ratio time {time_ratio:.3f} ({clock}; cpu {cpu_ratio:.3f}, '
+          f'wall {wall_ratio:.3f}){mem}')
     return time_ratio
 
 
@@ -213,12 +238,12 @@ def bench_layer(args):
 
     cases = _cases('rmoe', rmoe, rmoe_fn, [x, *rmoe.parameters()], args, comp) + \
         _cases('dense-ffn-x3', dense, dense_fn, [x, *dense.parameters()], args, comp)
-    res = measure(cases, args.reps)
+    res = measure(cases, args.reps, args.warmup)
     title = f'(a) RMoE layer vs dense FFN x3 hidden: {args.tokens} tokens, width {c}'
-    ratios = {'a': report(title, res, 'rmoe', 'dense-ffn-x3')}
+    ratios = {'a': report(title, res, 'rmoe', 'dense-ffn-x3', args.clock)}
     if comp:
         ratios['a compiled'] = report('(a) compiled', res, 'rmoe compiled',
-                                      'dense-ffn-x3 compiled')
+                                      'dense-ffn-x3 compiled', args.clock)
     return ratios
 
 
@@ -265,7 +290,7 @@ def bench_backbones(args):
             if name in _PAIRS[k])
         cases += _cases(name, model, lambda m, f=fn_of: f(m, x), model.parameters(),
                         args, comp)
-    res = measure(cases, args.reps)
+    res = measure(cases, args.reps, args.warmup)
     titles = {
         'b': f'(b) dense RingMoE-{args.arch} vs mmpretrain SwinTransformerV2, '
              f'{args.batch}x{args.img_size}px',
@@ -276,10 +301,10 @@ def bench_backbones(args):
     ratios = {}
     for k in sorted(wanted):
         ours, ref = _PAIRS[k]
-        ratios[k] = report(titles[k], res, ours, ref)
+        ratios[k] = report(titles[k], res, ours, ref, args.clock)
         if f'{ours} compiled' in res or f'{ref} compiled' in res:
             ratios[k + ' compiled'] = report(f'({k}) compiled', res, f'{ours} compiled',
-                                             f'{ref} compiled')
+                                             f'{ref} compiled', args.clock)
     return ratios
 
 
@@ -290,10 +315,15 @@ _PAIRS = {'b': ('dense-ringmoe', 'swinv2'),
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.clock == 'auto':
+        args.clock = 'wall' if args.device.startswith('cuda') else 'cpu'
+    elif args.clock == 'cpu' and args.device.startswith('cuda'):
+        raise SystemExit('error: --clock cpu measures host CPU time; use wall on CUDA')
     torch.manual_seed(0)
     print(f'torch {torch.__version__}, device {args.device}'
           f'{" (bf16 autocast)" if args.device.startswith("cuda") else ""}, '
-          f'threads {torch.get_num_threads()}, reps {args.reps}', flush=True)
+          f'threads {torch.get_num_threads()}, reps {args.reps}, clock {args.clock}',
+          flush=True)
     ratios = {}
     if 'a' not in args.skip:
         ratios.update(bench_layer(args))

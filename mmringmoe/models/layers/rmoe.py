@@ -11,7 +11,9 @@ Expert offsets come from ``torch.searchsorted`` on the device; the CPU loop
 over experts reads the counts of all routers of a layer in one host transfer
 (the layer's single ``torch.compile`` graph break), CUDA under bf16 runs
 ``torch._grouped_mm`` without any; outputs are added into the token rows in
-place (``index_add_``).
+place (``index_add_``). In eager mode the CPU loop of one router is a single
+autograd node (:class:`_GatedExpertLoop`) that writes every expert's weight
+gradient straight into the stacked gradient tensor.
 """
 import contextlib
 import math
@@ -52,6 +54,129 @@ class _GeluMLP(torch.autograd.Function):
         gb1 = gh.sum(0)
         gx = gh @ w1.t()
         return gx, gw1, gb1, gw2, gb2
+
+
+def _bounds(counts: Sequence[int]) -> List[Tuple[int, int, int]]:
+    """``(expert, first_row, end_row)`` of the non-empty slices of rows
+    grouped by expert with ``counts`` rows each."""
+    out, start = [], 0
+    for e, n in enumerate(counts):
+        if n:
+            out.append((e, start, start + n))
+        start += n
+    return out
+
+
+class _GatedExpertLoop(torch.autograd.Function):
+    """``y[i] = gate[i] * E_e(x[token[i]])`` for pairs ``i`` grouped by expert
+    (``counts[e]`` consecutive pairs for expert ``e``), every expert an
+    exact- or tanh-GELU two-layer FFN with stacked weights ``w1`` (E, C, H),
+    ``b1`` (E, H), ``w2`` (E, H, C), ``b2`` (E, C).
+
+    The same maths as the per-expert :class:`_GeluMLP` calls followed by
+    the gate multiply, in one autograd node for all experts of a router:
+
+    - the expert gradients are written straight into their ``(E, ...)``
+      gradient tensors (per-expert parameter views would make autograd
+      ``stack`` every expert's gradient into a new tensor: a copy of all
+      expert weights per router and step);
+    - the pre-activations and outputs of all experts live in one (N, H) /
+      (N, C) buffer each (no ``cat`` of expert outputs, no ``split`` of
+      their gradients), and GELU runs once over all rows;
+    - saved for backward: the gathered rows (N, C), the pre-activation
+      (N, H) and the ungated output (N, C), as before; GELU is recomputed.
+    - with equal counts (a full capacity) the loop is one ``baddbmm``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, token, gate, w1, b1, w2, b2, counts, approximate,
+                permutation):
+        xs = x.index_select(0, token)
+        n, hidden, width = xs.shape[0], w1.shape[2], w2.shape[2]
+        bounds = _bounds(counts)
+        h = xs.new_empty(n, hidden)
+        y = xs.new_empty(n, width)
+        equal = len(bounds) == w1.shape[0] and len(set(counts)) == 1
+        if equal:
+            e_num, rows = w1.shape[0], counts[0]
+            torch.baddbmm(b1.unsqueeze(1), xs.view(e_num, rows, -1), w1,
+                          out=h.view(e_num, rows, hidden))
+            a = F.gelu(h, approximate=approximate)
+            torch.baddbmm(b2.unsqueeze(1), a.view(e_num, rows, hidden), w2,
+                          out=y.view(e_num, rows, width))
+        else:
+            for e, s, t in bounds:
+                torch.addmm(b1[e], xs[s:t], w1[e], out=h[s:t])
+            a = F.gelu(h, approximate=approximate)
+            for e, s, t in bounds:
+                torch.addmm(b2[e], a[s:t], w2[e], out=y[s:t])
+        del a
+        ctx.save_for_backward(xs, h, y, gate, token, w1, w2)
+        ctx.counts, ctx.bounds, ctx.equal = counts, bounds, equal
+        ctx.approximate, ctx.permutation = approximate, permutation
+        ctx.num_rows = x.shape[0]
+        return y * gate.unsqueeze(-1).to(y.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xs, h, y, gate, token, w1, w2 = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        wgrad, xgrad = any(need[3:7]), need[0]
+        gy = gy.contiguous()
+        ggate = (gy * y).sum(-1).to(gate.dtype) if need[2] else None
+        gw1 = gb1 = gw2 = gb2 = gx = None
+        if not (wgrad or xgrad):
+            return gx, None, ggate, gw1, gb1, gw2, gb2, None, None, None
+        gy = gy * gate.unsqueeze(-1).to(gy.dtype)
+        a = F.gelu(h, approximate=ctx.approximate) if wgrad else None
+        if wgrad:
+            gw1, gb1, gw2, gb2 = (torch.empty_like(w) for w in (w1, w1[:, 0], w2, w2[:, 0]))
+        ga = torch.empty_like(h)
+        gxs = torch.empty_like(xs) if xgrad else None
+        if ctx.equal:
+            e_num, rows = w1.shape[0], ctx.counts[0]
+            gy3 = gy.view(e_num, rows, -1)
+            torch.bmm(gy3, w2.transpose(1, 2), out=ga.view(e_num, rows, -1))
+            if wgrad:
+                torch.bmm(a.view(e_num, rows, -1).transpose(1, 2), gy3, out=gw2)
+                torch.sum(gy3, 1, out=gb2)
+            del a
+            torch.ops.aten.gelu_backward.grad_input(
+                ga, h, approximate=ctx.approximate, grad_input=ga)
+            gh3 = ga.view(e_num, rows, -1)
+            if wgrad:
+                torch.bmm(xs.view(e_num, rows, -1).transpose(1, 2), gh3, out=gw1)
+                torch.sum(gh3, 1, out=gb1)
+            if xgrad:
+                torch.bmm(gh3, w1.transpose(1, 2), out=gxs.view(e_num, rows, -1))
+        else:
+            if wgrad and len(ctx.bounds) < w1.shape[0]:
+                for g in (gw1, gb1, gw2, gb2):  # experts without rows
+                    g.zero_()
+            for e, s, t in ctx.bounds:
+                torch.mm(gy[s:t], w2[e].t(), out=ga[s:t])
+                if wgrad:
+                    torch.mm(a[s:t].t(), gy[s:t], out=gw2[e])
+                    torch.sum(gy[s:t], 0, out=gb2[e])
+            del a
+            torch.ops.aten.gelu_backward.grad_input(
+                ga, h, approximate=ctx.approximate, grad_input=ga)
+            for e, s, t in ctx.bounds:
+                if wgrad:
+                    torch.mm(xs[s:t].t(), ga[s:t], out=gw1[e])
+                    torch.sum(ga[s:t], 0, out=gb1[e])
+                if xgrad:
+                    torch.mm(ga[s:t], w1[e].t(), out=gxs[s:t])
+        if xgrad:
+            if ctx.permutation:  # every row exactly once (top-1, no drop)
+                gx = gxs.new_empty(ctx.num_rows, gxs.shape[1])
+                gx.index_copy_(0, token, gxs)
+            else:
+                gx = gxs.new_zeros(ctx.num_rows, gxs.shape[1]).index_add_(0, token, gxs)
+        if not all(need[3:7]):
+            gw1, gb1, gw2, gb2 = (g if n else None
+                                  for g, n in zip((gw1, gb1, gw2, gb2), need[3:7]))
+        return gx, None, ggate, gw1, gb1, gw2, gb2, None, None, None
 
 
 class GroupedExperts(nn.Module):
@@ -120,19 +245,51 @@ class GroupedExperts(nn.Module):
         return torch.is_autocast_enabled('cuda') and \
             torch.get_autocast_dtype('cuda') == torch.bfloat16
 
+    def fused_wanted(self, x: torch.Tensor) -> bool:
+        """Whether the per-expert loop runs as one :class:`_GatedExpertLoop`:
+        eager mode (``torch.compile`` traces the plain loop), a GELU
+        activation, no autocast, ``x`` in the weights' dtype."""
+        act = self.act
+        return isinstance(act, nn.GELU) and act.approximate in ('none', 'tanh') \
+            and x.dtype == self.w1.dtype and not self.w1.is_meta \
+            and not torch.is_autocast_enabled(x.device.type) \
+            and not torch.compiler.is_compiling()
+
     def forward(self, x_sorted: torch.Tensor, counts: Optional[Sequence[int]] = None,
                 ends: Optional[torch.Tensor] = None,
-                row_expert: Optional[torch.Tensor] = None) -> torch.Tensor:
+                row_expert: Optional[torch.Tensor] = None,
+                token: Optional[torch.Tensor] = None,
+                gate: Optional[torch.Tensor] = None,
+                permutation: bool = False) -> torch.Tensor:
         """Expert ``e`` on its slice of ``x_sorted`` ((N, C) -> (N, C)).
 
         Args:
-            x_sorted (Tensor): rows grouped by expert, expert 0 first.
+            x_sorted (Tensor): rows grouped by expert, expert 0 first; with
+                ``token``: the (T, C) token rows, gathered here as
+                ``x_sorted[token]``.
             counts (Sequence[int], optional): rows per expert (host ints):
                 the per-expert loop.
             ends (Tensor, optional): (E,) int cumulative row counts on the
                 device, and ``row_expert`` ((N,) long) each row's expert:
                 one ``torch._grouped_mm`` per layer, no host sync.
+            token (Tensor, optional): (N,) long, the token row of every
+                (token, choice) pair, grouped by expert; with ``gate``
+                ((N,) float, the pair's gate value) the output is
+                ``gate[i] * E_e(x[token[i]])``.
+            permutation (bool): ``token`` holds every row of ``x`` exactly
+                once (top-1 without drops): the input gradient is a copy,
+                not a zero-filled sum.
         """
+        if token is None:
+            return self._experts(x_sorted, counts, ends, row_expert)
+        if counts is not None and self.fused_wanted(x_sorted):
+            return _GatedExpertLoop.apply(
+                x_sorted, token, gate, self.w1, self.b1, self.w2, self.b2,
+                tuple(counts), self.act.approximate, permutation)
+        y = self._experts(x_sorted.index_select(0, token), counts, ends, row_expert)
+        return y * gate.unsqueeze(-1).to(y.dtype)
+
+    def _experts(self, x_sorted, counts, ends, row_expert):
         if counts is None:
             return self._grouped(x_sorted, ends, row_expert)
         # unbind once: indexing w1[e] per expert would make every expert's
@@ -288,13 +445,13 @@ def _dispatch(x: torch.Tensor, gates: torch.Tensor, plan: DispatchPlan,
     n_kept = plan.num_pairs if sizes is None else sum(sizes)
     order = plan.order if n_kept == plan.num_pairs else plan.order[:n_kept]
     token = order % plan.num_tokens if plan.top_k > 1 else order
-    if sizes is None:
-        y = experts(x.index_select(0, token), ends=plan.ends,
-                    row_expert=plan.row_expert)
-    else:
-        y = experts(x.index_select(0, token), sizes)
     gate = gates.t().reshape(-1).index_select(0, order)
-    y = y * gate.unsqueeze(-1).to(y.dtype)
+    if sizes is None:
+        y = experts(x, ends=plan.ends, row_expert=plan.row_expert, token=token,
+                    gate=gate)
+    else:
+        y = experts(x, sizes, token=token, gate=gate,
+                    permutation=plan.top_k == 1 and n_kept == plan.num_tokens)
     out.index_add_(0, token + offset if offset else token, y.to(out.dtype))
     return plan.num_pairs - n_kept
 
