@@ -273,21 +273,27 @@ def save_sharded(path: str, model: torch.nn.Module, optimizer=None,
             one is complete, if it exists).
         model (nn.Module): FSDP-wrapped (or plain) model; every rank calls.
         optimizer (Optimizer | OptimWrapper, optional): its state is saved
-            under the parameters' names (resharding needs names, not ids).
+            under the parameters' names (resharding needs names, not ids);
+            an optim wrapper's own state (:func:`wrapper_state`) goes to
+            ``extra.pth`` as ``optim_wrapper``.
         extra (dict, optional): small plain values (meta, message hub,
             scheduler states) that rank 0 writes to ``extra.pth``; they are
             made weights-only loadable (:func:`~mmringmoe.engine.checkpoint.encode`).
 
     Returns:
         str: ``path``.
+
+    Raises:
+        NotImplementedError: an ``OptimWrapperDict``, or a wrapper whose
+            state this module would not restore (nothing is written).
     """
     path = osp.expanduser(str(path))
     partial = path + '.partial'
     if is_main_process() and osp.exists(partial):
         shutil.rmtree(partial)  # a save that died before its rename
     _barrier()
+    own = wrapper_state(optimizer)  # refuses what it could not restore
     msd, osd = get_state_dict(model, _optimizers(optimizer), options=_options())
-    own = wrapper_state(optimizer)
     state = {'model': msd}
     if optimizer is not None:
         state['optimizer'] = osd
