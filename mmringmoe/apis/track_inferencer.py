@@ -50,7 +50,7 @@ Rendering composes mmengine's ``Visualizer`` (``draw_bboxes``,
 imports seaborn (not installed here) and draws each id's colour at random
 from 10 seaborn colours, so two tracks can share a colour; here track ``i``
 gets hue ``(i * 0.618...) mod 1`` (golden-ratio sequence), a colour of its
-own.
+own among the first 300 ids (:func:`track_color`).
 """
 import colorsys
 import json
