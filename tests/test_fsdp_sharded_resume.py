@@ -12,7 +12,8 @@ regressor, AdamW with one parameter group per parameter, LinearLR):
 - B: 2 processes, the same config stopped after 2 iterations: a sharded
   checkpoint ``iter_2.pth/`` and ``last_checkpoint`` naming it;
 - then ``tools/train.py CONFIG --resume`` in a copy of B's work directory on 1
-  process and on 2: iterations 3 and 4.
+  process and on 2: iterations 3 and 4 (B and the resumed runs keep one
+  checkpoint: ``iter_2.pth/`` is removed when ``iter_4.pth/`` is saved).
 
 Every iteration uses the same global batch of 2 samples (DefaultSampler:
 rank r takes the r-th of each pair; one rank with batch 2 takes both in the
@@ -117,7 +118,9 @@ def test_resume_without_a_path_continues_exactly_on_1_and_2_processes(
     assert not torch.equal(ref_final['sample.head.weight'], _model_tensors(
         ref_dir / 'iter_2.pth')['sample.head.weight'])
 
-    _train(tmp_path, 2, stop_dir, '--cfg-options', 'train_cfg.max_iters=2')
+    keep1 = 'default_hooks.checkpoint.max_keep_ckpts=1'
+    _train(tmp_path, 2, stop_dir, '--cfg-options', 'train_cfg.max_iters=2',
+           keep1)
     ckpt = stop_dir / 'iter_2.pth'
     assert sorted(os.listdir(ckpt)) == [
         '.metadata', '__0_0.distcp', '__1_0.distcp', 'extra.pth']
@@ -131,9 +134,9 @@ def test_resume_without_a_path_continues_exactly_on_1_and_2_processes(
         shutil.copytree(stop_dir, work)
         (work / 'last_checkpoint').write_text(str(work / 'iter_2.pth'))
         os.remove(work / 'losses.jsonl')
-        extra = ['--resume']
+        extra = ['--resume', '--cfg-options', keep1]
         if nproc == 1:
-            extra += ['--cfg-options', 'train_dataloader.batch_size=2']
+            extra += ['train_dataloader.batch_size=2']
         _train(tmp_path, nproc, work, *extra)
         got = _rows(work)
         # the iteration counter continues at 3
@@ -149,6 +152,9 @@ def test_resume_without_a_path_continues_exactly_on_1_and_2_processes(
                          'extra.pth']
         assert (work / 'last_checkpoint').read_text().strip() == \
             str(work / 'iter_4.pth')
+        # max_keep_ckpts=1: the checkpoint ids kept went on from the
+        # restored message hub, and the directory iter_2.pth was removed
+        assert not (work / 'iter_2.pth').exists()
         final = _model_tensors(work / 'iter_4.pth')
         assert final.keys() == ref_final.keys()
         for k, v in ref_final.items():
