@@ -388,6 +388,11 @@ def test_tta_refused_for_detection_and_unknown_modes(tmp_path):
                        'detection model$'):
         RSInferencer(cfg, ckpt)(path, out=str(out), tta='flip')
     assert not out.exists()
+    from mmringmoe.apis.rs_inferencer import DENSE_TASKS
+    from mmringmoe.apis.tta import check_tta
+    with pytest.raises(ValueError, match='this is a classification model$'):
+        check_tta('flip4', 'classification', DENSE_TASKS)
+    assert check_tta(None, 'classification', DENSE_TASKS) == (None, )
     pcfg = pixel_seg_config()
     pckpt = save_checkpoint(build(pcfg), str(tmp_path / 'p.pth'))
     with pytest.raises(ValueError, match="tta must be one of .*'rot90'"):
@@ -395,12 +400,16 @@ def test_tta_refused_for_detection_and_unknown_modes(tmp_path):
             tmp_path / 'rgb.tif', np.zeros((8, 8, 3), np.uint8)), tta='rot90')
 
 
-def test_cli_tta_on_detection_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize('task', ['detection', 'tracking'])
+def test_cli_tta_on_detection_or_tracking_is_one_line(tmp_path, capsys,
+                                                     task):
     cfg = blob_det_config()
-    cfg_path = str(tmp_path / 'det_cfg.py')
-    cfg.dump(cfg_path)
     ckpt = save_checkpoint(build(cfg), str(tmp_path / 'det.pth'),
                            classes=('ship', ), palette=[[255, 0, 0]])
+    if task == 'tracking':  # an mmdet MOT model: a model with a tracker
+        cfg.model.tracker = dict(type='ByteTracker')
+    cfg_path = str(tmp_path / 'det_cfg.py')
+    cfg.dump(cfg_path)
     scene = write_geotiff(tmp_path / 'sar.tif', np.zeros((40, 40, 1),
                                                          np.uint8))
     before = file_digest(scene)
@@ -411,7 +420,7 @@ def test_cli_tta_on_detection_is_one_line(tmp_path, capsys):
     errors = [line for line in err if line.startswith('error: ')]
     assert errors == [err[-1]]
     assert errors[0] == ('error: --tta flip is for segmentation, change '
-                         'detection and depth models; this is a detection '
+                         f'detection and depth models; this is a {task} '
                          'model')
     assert not out.exists() and file_digest(scene) == before
 
@@ -435,3 +444,94 @@ def test_cli_tta_flip4_equals_the_api(ramp_model, tmp_path):
     with rasterio.open(out) as d:
         got = d.read(1)
     assert (got == want.pred).all() and (got != plain.pred).any()
+
+
+# ------------------------------------------------ change detection, merging
+def test_change_pair_flip_equals_mean_of_mmseg_flipped_predictions(
+        tmp_path):
+    """Tiny BIT (sigmoid head) on a pair the size of one window: tta='flip'
+    = the mean of the probabilities mmseg's own predict gives for the pair
+    as is and for both dates flipped horizontally (flip / flip_direction
+    in the metainfo: postprocess_result flips back and takes the
+    sigmoid)."""
+    import os.path as osp
+    from mmengine.config import Config
+    from mmseg.structures import SegDataSample
+    from mmringmoe.apis import RSInferencer
+    from helpers import ROOT, TINY_CHANNELS, tiny_backbone
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'change_detection',
+        'bit_ringmoe-opt-kc_1xb8-200e_levircd-256x256.py'))
+    cfg.model.backbone = tiny_backbone(
+        **{k: cfg.model.backbone[k] for k in ('moe_mode', 'modalities')
+           if k in cfg.model.backbone})
+    cfg.model.decode_head.in_channels = TINY_CHANNELS
+
+    def sync_to_bn(obj):
+        if isinstance(obj, dict):
+            if obj.get('type') == 'SyncBN':
+                obj['type'] = 'BN'
+            for v in obj.values():
+                sync_to_bn(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                sync_to_bn(v)
+
+    sync_to_bn(cfg.model)
+    model = build(cfg, seed=1)
+    ckpt = save_checkpoint(model, str(tmp_path / 'bit.pth'),
+                           classes=('unchanged', 'changed'),
+                           palette=[[0, 0, 0], [255, 255, 255]])
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    b = a.copy()
+    b[10:30, 5:25] = 255  # a change off the vertical axis of the window
+    pa = write_geotiff(tmp_path / 'a.tif', a)
+    pb = write_geotiff(tmp_path / 'b.tif', b)
+    res = RSInferencer(cfg, ckpt)((pa, pb), crop=64, overlap=0, probs=True,
+                                  tta='flip')
+    assert model.decode_head.out_channels == 1
+    x = torch.from_numpy(np.concatenate([a, b], 2).transpose(2, 0, 1).copy())
+    refs = []
+    for flip in (False, True):
+        s = SegDataSample(metainfo=dict(
+            img_shape=(64, 64), ori_shape=(64, 64), flip=flip,
+            flip_direction='horizontal' if flip else None))
+        data = model.data_preprocessor(dict(
+            inputs=[x.flip(-1) if flip else x], data_samples=[s]))
+        with torch.no_grad():
+            out = model.predict(data['inputs'], data['data_samples'])[0]
+        refs.append(out.seg_logits.data[0].numpy())  # sigmoid, flipped back
+    p = np.mean(refs, 0)
+    assert np.abs(refs[0] - refs[1]).max() > 1e-3  # the flip matters
+    np.testing.assert_allclose(res.probs[1], p, atol=1e-5)
+    thr = model.decode_head.threshold
+    assert (res.pred == (p > thr)).all()
+
+
+def test_merge_flips_against_float64_and_extreme_logits():
+    """log of the mean softmax (float64 numpy) and log-odds of the mean
+    sigmoid; logits 200 apart (float32 softmax underflows to 0, a naive
+    log would be -inf) stay finite and give the mean back."""
+    from mmringmoe.apis.tta import merge_flips
+    rng = np.random.default_rng(9)
+    lg = rng.normal(size=(4, 2, 5, 3, 3)) * 3
+    got = merge_flips(torch.from_numpy(lg).float(), 'softmax').numpy()
+    e = np.exp(lg - lg.max(2, keepdims=True))
+    mean_p = (e / e.sum(2, keepdims=True)).mean(0)
+    np.testing.assert_allclose(got, np.log(mean_p), atol=1e-5)
+    one = lg[:, :, :1]
+    got = merge_flips(torch.from_numpy(one).float(), 'sigmoid').numpy()
+    q = (1 / (1 + np.exp(-one))).mean(0)
+    np.testing.assert_allclose(got, np.log(q / (1 - q)), atol=1e-4)
+    np.testing.assert_allclose(
+        merge_flips(torch.from_numpy(lg).float(), 'mean').numpy(),
+        lg.mean(0), atol=1e-6)
+    ext = torch.zeros(2, 1, 2, 1, 1)
+    ext[0, 0, 0] = 200.  # flip 1: class 0 sure; flip 2: both 0.5
+    m = merge_flips(ext, 'softmax')
+    assert torch.isfinite(m).all()
+    np.testing.assert_allclose(torch.softmax(m, 1).flatten().numpy(),
+                               [0.75, 0.25], atol=1e-6)
+    s = merge_flips(torch.tensor([[[[[200.]]]], [[[[-200.]]]]]), 'sigmoid')
+    assert torch.isfinite(s).all() and abs(float(s)) < 1e-5  # mean 0.5

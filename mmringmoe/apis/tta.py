@@ -94,32 +94,62 @@ def _flip_packed(packed: List[dict], direction: Optional[str]) -> List[dict]:
     return out
 
 
-def merge_flips(outputs: torch.Tensor, kind: str) -> torch.Tensor:
-    """Merge ``outputs`` ``(A, B, C, h, w)`` of ``A`` flips (already flipped
-    back) into ``(B, C, h, w)`` (module docstring).
+class FlipMerge:
+    """Running merge of the flipped-back outputs of one batch of windows
+    (module docstring), holding one or two tensors of the output's size
+    whatever the number of flips.
 
     Args:
-        kind (str): ``'softmax'`` (class logits, returns ``log`` of the mean
-            probabilities), ``'sigmoid'`` (one logit channel, returns the
-            log-odds of the mean sigmoid) or ``'mean'`` (depth in metres).
+        kind (str): ``'softmax'`` (class logits; :meth:`result` is ``log``
+            of the mean probabilities, ``logsumexp_a log_softmax(l_a) -
+            log A``), ``'sigmoid'`` (one logit channel; the log-odds of the
+            mean sigmoid) or ``'mean'`` (depth in metres).
     """
-    n = outputs.shape[0]
-    if kind == 'mean':
-        return outputs.mean(0)
-    if kind == 'softmax':
-        return torch.logsumexp(torch.log_softmax(outputs, dim=2), 0) \
-            - math.log(n)
-    if kind == 'sigmoid':
-        return torch.logsumexp(F.logsigmoid(outputs), 0) \
-            - torch.logsumexp(F.logsigmoid(-outputs), 0)
-    raise ValueError(f'unknown merge {kind!r}')
+
+    def __init__(self, kind: str):
+        if kind not in ('softmax', 'sigmoid', 'mean'):
+            raise ValueError(f'unknown merge {kind!r}')
+        self.kind, self.n, self.acc = kind, 0, None
+
+    def add(self, y: torch.Tensor):
+        """Add one flipped-back output ``(B, C, h, w)``."""
+        if self.kind == 'softmax':
+            terms = (torch.log_softmax(y, dim=1), )
+        elif self.kind == 'sigmoid':
+            terms = (F.logsigmoid(y), F.logsigmoid(-y))
+        else:
+            terms = (y, )
+        if self.acc is None:
+            self.acc = list(terms)
+        elif self.kind == 'mean':
+            self.acc[0] = self.acc[0] + y
+        else:
+            self.acc = [torch.logaddexp(a, t) for a, t in zip(self.acc, terms)]
+        self.n += 1
+
+    def result(self) -> torch.Tensor:
+        if self.kind == 'mean':
+            return self.acc[0] / self.n
+        if self.kind == 'softmax':
+            return self.acc[0] - math.log(self.n)
+        return self.acc[0] - self.acc[1]
+
+
+def merge_flips(outputs: torch.Tensor, kind: str) -> torch.Tensor:
+    """Merge ``outputs`` ``(A, B, C, h, w)`` of ``A`` flips (already flipped
+    back) into ``(B, C, h, w)`` with :class:`FlipMerge` ``(kind)``."""
+    merge = FlipMerge(kind)
+    for y in outputs:
+        merge.add(y)
+    return merge.result()
 
 
 def flip_tta(forward: Callable[[List[dict]], torch.Tensor],
              packed: List[dict], directions: Sequence[Optional[str]],
              depth: bool) -> torch.Tensor:
     """Run ``forward`` (packed windows -> ``(B, C, H', W')`` float tensor)
-    on each flip of the windows and merge the flipped-back outputs.
+    on each flip of the windows and merge the flipped-back outputs (one
+    flip at a time: memory of one output and the running merge).
 
     Args:
         forward: the model's dense forward of a list of packed windows.
@@ -137,7 +167,7 @@ def flip_tta(forward: Callable[[List[dict]], torch.Tensor],
         ValueError: an output smaller than its input window.
     """
     h, w = packed[0]['inputs'].shape[-2:]
-    outs = []
+    merge = None
     for d in directions:
         y = forward(_flip_packed(packed, d))
         if y.shape[-2] < h or y.shape[-1] < w:
@@ -147,11 +177,12 @@ def flip_tta(forward: Callable[[List[dict]], torch.Tensor],
         if d is not None:
             y = y.clone()
             y[..., :h, :w] = flip_image(y[..., :h, :w], d)
-        outs.append(y)
-    stacked = torch.stack(outs)
-    kind = 'mean' if depth else ('sigmoid' if stacked.shape[2] == 1
-                                 else 'softmax')
-    return merge_flips(stacked, kind)
+        if merge is None:
+            merge = FlipMerge('mean' if depth else (
+                'sigmoid' if y.shape[1] == 1 else 'softmax'))
+        merge.add(y)
+    return merge.result()
 
 
-__all__ = ['TTA_MODES', 'check_tta', 'flip_image', 'merge_flips', 'flip_tta']
+__all__ = ['TTA_MODES', 'check_tta', 'flip_image', 'FlipMerge', 'merge_flips',
+           'flip_tta']
