@@ -23,9 +23,14 @@ The merge of the ``A`` flipped-back outputs of one window, per pixel:
   across windows the blend is the weighted mean of log-probabilities, the
   same as blending logits (a logit vector and its log-softmax differ by a
   per-pixel constant that the final softmax removes);
-- one output channel (a sigmoid head, ``SegTTAModel``: mean of the
-  sigmoids, then ``> threshold``): the log-odds of the mean sigmoid,
-  ``log p - log(1 - p)``, so the blender's sigmoid gives ``p`` back;
+- one output channel (a sigmoid head): the mean of the sigmoids, class
+  ``p > threshold``, handed over as the log-odds ``log p - log(1 - p)``,
+  so the blender's sigmoid gives ``p`` back. This is what
+  ``SegTTAModel.merge_preds`` means to do; mmseg 1.2.2 applies the sigmoid
+  twice there (``postprocess_result`` already stored ``sigmoid(l)`` in
+  ``seg_logits``, ``merge_preds`` takes ``.sigmoid()`` of it again: every
+  mean lies in [0.5, 0.73], so with threshold 0.5 every pixel is class 1),
+  which is not copied (``tests/test_inference_tta.py`` shows it);
 - depth: the mean of the metres (mmseg's
   ``DepthEstimator.slide_flip_inference`` for one window).
 
