@@ -288,10 +288,57 @@ class WindowLoader:
         """One-line errors for rasters the model cannot read: a missing
         raster, a band count the modality does not have, a sample dtype of
         another kind or bit depth than the training data's
-        (:meth:`check_dtype`)."""
+        (:meth:`check_dtype`); then :meth:`decode_as_loader`."""
         self.check_bands(scene)
         for role in self.roles:
             self.check_dtype(scene.sources[role.role], role.modality)
+        self.decode_as_loader(scene)
+
+    @property
+    def reads_with_mmcv(self) -> bool:
+        """True when the pipeline's loader is mmcv's ``LoadImageFromFile``
+        (decodes with ``mmcv.imfrombytes``, :mod:`.decoding`)."""
+        from .decoding import reads_with_mmcv
+        return reads_with_mmcv(self.cfg)
+
+    def decode_file(self, path: str) -> np.ndarray:
+        """``path`` decoded by the pipeline's own ``LoadImageFromFile``:
+        ``(H, W, C)`` in file order (RGB), uint8
+        (:func:`.decoding.decode_like_loader`)."""
+        from .decoding import decode_like_loader
+        return decode_like_loader(path, self.cfg)
+
+    def decode_as_loader(self, scene):
+        """For a ``LoadImageFromFile`` pipeline, decode every scene file
+        coded with a lossy-capable codec (JPEG, WebP, JPEG 2000, JPEG-
+        compressed GeoTIFF, :func:`.decoding.lossy_codec`) once, whole, by
+        that loader, so the model sees the pixels ``tools/test.py`` would
+        feed it (GDAL's JPEG decoder differs); the file's georeferencing,
+        nodata and mask stay GDAL's
+        (:meth:`.scene.SceneSource.use_decoded`). Memory: the whole decoded
+        image per such file (``H * W * C`` bytes). Other files, and every
+        file of other pipelines, keep GDAL window reads.
+
+        Raises:
+            ValueError: one line for a file the loader cannot decode, that
+                it decodes to another size or band count than GDAL's
+                header, or whose orientation tag the loader would apply.
+        """
+        if not self.reads_with_mmcv:
+            return
+        from .decoding import check_orientation, lossy_codec
+        for role in self.roles:
+            src = scene.sources.get(role.role)
+            if src is None or src.path is None or src.decoded_by:
+                continue
+            check_orientation(src.path, self.cfg)
+            codec = lossy_codec(src.path)
+            if codec is None:
+                continue
+            src.use_decoded(self.decode_file(src.path),
+                            f'the model\'s loader {_short(self.cfg["type"])} '
+                            f'({self.cfg.get("imdecode_backend", "cv2")}, '
+                            f'{codec})')
 
     def check_dtype(self, src, modality: str):
         """Refuse ``src`` when its dtype is of another :func:`sample_kind`

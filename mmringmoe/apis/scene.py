@@ -53,6 +53,7 @@ class SceneSource:
 
     def __init__(self, source):
         self.alpha, self.expected_bands = None, None
+        self._has_mask = False
         if isinstance(source, RasterArray):
             arr = np.asarray(source.array)
             if arr.ndim == 2:
@@ -88,6 +89,7 @@ class SceneSource:
             self.count, self.dtype = info.count, info.dtype
             self.crs, self.transform = info.crs, info.transform
             self.nodata = info.nodata
+            self._has_mask = info.has_mask
             if info.has_mask and info.driver != 'npy':
                 import rasterio
                 from mmringmoe.datasets.transforms.raster_io import \
@@ -95,6 +97,8 @@ class SceneSource:
                 with rasterio.open(path) as ds:
                     self.alpha = _alpha_index(ds)
         self.file_count = self.count + (self.alpha is not None)
+        #: what decoded the pixels (None: read window by window with GDAL)
+        self.decoded_by: Optional[str] = None
 
     def read_alpha_as_data(self):
         """Read the band flagged alpha as data (the rule of
@@ -122,6 +126,38 @@ class SceneSource:
                 if odd.any():
                     return a[odd][0].item()
         return None
+
+    def use_decoded(self, arr: np.ndarray, decoder: str):
+        """Serve this file's windows from ``arr``, the whole image decoded
+        by ``decoder`` (the model's own loader, :mod:`.decoding`), instead
+        of GDAL window reads; CRS, transform, nodata and the valid mask stay
+        GDAL's (the mask is read once, whole, when the file declares nodata
+        or a mask; otherwise every pixel is valid, as GDAL says).
+
+        Memory: ``arr`` is held for the scene's lifetime (``H * W * C``
+        bytes for 8-bit data), plus GDAL's whole-image read while the mask
+        is taken.
+
+        Raises:
+            ValueError: one line when ``arr`` and GDAL's header differ in
+                size or band count.
+        """
+        arr = arr if arr.ndim == 3 else arr[..., None]
+        if arr.shape[:2] != (self.height, self.width) or \
+                arr.shape[2] != self.count:
+            raise ValueError(
+                f'{self.name!r}: {decoder} decodes {arr.shape[0]} x '
+                f'{arr.shape[1]} px with {arr.shape[2]} band(s) but GDAL '
+                f'reads {self.height} x {self.width} px with {self.count}; '
+                'its georeferencing would not fit the pixels the model sees')
+        if self.nodata is not None or self._has_mask:
+            _, meta = read_raster_with_meta(
+                self.path, expected_bands=self.expected_bands)
+            valid = meta.valid_mask
+        else:
+            valid = np.ones(arr.shape[:2], bool)
+        self._arr, self._valid = arr, valid
+        self.decoded_by = decoder
 
     def read(self, window) -> Tuple[np.ndarray, np.ndarray]:
         """``(array (h, w, C[, 2]), valid (h, w) bool)`` of a window

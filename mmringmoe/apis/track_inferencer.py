@@ -217,13 +217,16 @@ class FrameSequence:
         (H, W) bool)``; a video frame is BGR from OpenCV, turned to RGB.
 
         ``jpeg_decoder(path) -> (H, W, C) RGB``, when given, decodes the
-        ``.jpg`` / ``.jpeg`` frames instead of the raster reader (GDAL)."""
+        frames coded with a lossy-capable codec (JPEG, WebP, JPEG 2000,
+        JPEG-compressed TIFF: :func:`mmringmoe.apis.decoding.lossy_codec`)
+        instead of the raster reader (GDAL)."""
         if self._video is None:
             from mmringmoe.datasets.transforms.raster_io import \
                 read_raster_with_meta
+
+            from .decoding import lossy_codec
             for i, (name, path) in enumerate(zip(self.names, self.paths)):
-                if jpeg_decoder is not None and osp.splitext(
-                        path)[1].lower() in ('.jpg', '.jpeg'):
+                if jpeg_decoder is not None and lossy_codec(path):
                     arr = jpeg_decoder(path)
                     yield i, name, arr, np.ones(arr.shape[:2], bool)
                     continue
@@ -370,38 +373,31 @@ class RSTrackInferencer(RSInferencer):
 
     def jpeg_decoder(self):
         """For a model whose pipeline decodes with ``LoadImageFromFile``
-        (cv2 loader kind): a function decoding a JPEG frame as that loader
-        does (``mmcv.imfrombytes`` with its ``color_type`` and
-        ``imdecode_backend``), returned in RGB order; None otherwise.
+        (mmcv's): a function decoding a frame as that loader does
+        (:meth:`WindowLoader.decode_file
+        <mmringmoe.apis.model_spec.WindowLoader.decode_file>`: the loader
+        itself, with its ``color_type``, ``imdecode_backend`` and
+        ``backend_args``), returned in RGB order; None otherwise.
 
-        JPEG is lossy and decoders differ: GDAL's (the raster reader's)
-        gives values up to 39 levels away from OpenCV's at sharp coloured
-        edges (measured on the tests' frames), so JPEG frames are decoded the
-        way the model saw them in training and in ``tools/test.py``. PNG,
-        BMP and TIFF decode to the same values either way."""
-        if self.loader.kind != 'cv2':
+        It is used for the frames coded with a lossy-capable codec (JPEG,
+        WebP, JPEG 2000, JPEG-compressed TIFF,
+        :func:`mmringmoe.apis.decoding.lossy_codec`): GDAL's (the raster
+        reader's) JPEG decoder gives values up to 39 levels away from
+        OpenCV's at sharp coloured edges (measured on the tests' frames), so
+        such frames are decoded the way the model saw them in training and
+        in ``tools/test.py``. PNG, BMP and TIFF decode to the same values
+        either way (tested)."""
+        if not self.loader.reads_with_mmcv:
             return None
-        import mmcv
-        cfg = self.loader.cfg
 
         def decode(path):
-            with open(path, 'rb') as f:
-                buf = f.read()
-            img = mmcv.imfrombytes(buf, flag=cfg.get('color_type', 'color'),
-                                   backend=cfg.get('imdecode_backend',
-                                                   'cv2'))
-            if img is None:
-                raise ValueError(f'cannot decode frame {path!r}')
-            if img.ndim == 2:
-                img = img[..., None]
-            if img.shape[2] == 3:
-                img = img[..., ::-1]  # BGR -> RGB (file order)
+            img = self.loader.decode_file(path)
             if img.shape[:2] != (self._seq_shape):
                 raise ValueError(f'frame {path!r} decodes to {img.shape[0]} '
                                  f'x {img.shape[1]} px, its header says '
                                  f'{self._seq_shape[0]} x '
                                  f'{self._seq_shape[1]}')
-            return np.ascontiguousarray(img)
+            return img
         return decode
 
     def _postprocessors(self, cfg) -> list:
