@@ -235,9 +235,10 @@ def test_world_file_jpeg_keeps_gdal_georeferencing_and_mask(models,
 
 
 def test_refusals_are_one_line(models, tmp_path, monkeypatch):
-    """A JPEG whose EXIF orientation the loader would apply, and a decode
-    that does not match GDAL's header, are refused in one line before
-    anything is written."""
+    """A JPEG whose EXIF orientation the loader would apply, a WebP-
+    compressed GeoTIFF OpenCV cannot decode (tools/test.py could not read it
+    either) and a decode that does not match GDAL's header are refused in
+    one line before anything is written."""
     from PIL import Image
     from mmringmoe.apis import RSInferencer
     from mmringmoe.apis import model_spec
@@ -253,6 +254,11 @@ def test_refusals_are_one_line(models, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"orientation tag 3: the model's "
                        r"LoadImageFromFile \(color_type='color'\)") as e:
         inf(turned, out=out)
+    assert '\n' not in str(e.value) and not osp.exists(out)
+    webp = write_tif(tmp_path / 'w.tif', rgb, compress='webp')
+    with pytest.raises(ValueError, match=r"the model's loader "
+                       r"LoadImageFromFile \(cv2\) cannot decode") as e:
+        inf(webp, out=out)
     assert '\n' not in str(e.value) and not osp.exists(out)
     path = write_jpeg(tmp_path / 'a.jpg', rgb)
     real = model_spec.WindowLoader.decode_file
