@@ -118,6 +118,7 @@ class _GatedExpertLoop(torch.autograd.Function):
         return y * gate.unsqueeze(-1).to(y.dtype)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, gy):
         xs, h, y, gate, token, w1, w2 = ctx.saved_tensors
         need = ctx.needs_input_grad
