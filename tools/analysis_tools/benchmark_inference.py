@@ -2,27 +2,37 @@
 
     python tools/analysis_tools/benchmark_inference.py [--size 2048]
         [--crop 512] [--overlap 128] [--batch-size 2] [--big 8192]
-        [--work-dir /tmp/...] [--repeats 5] [--threads 1] [--skip-rss]
+        [--work-dir /tmp/...] [--repeats 3] [--threads 1] [--skip-rss]
 
 1. Time: ``RSInferencer`` on a ``size`` x ``size`` GeoTIFF (windows read from
    disk, the model's test pipeline, blending, argmax, streamed GeoTIFF
    write) over the bare model forward (``model.encode_decode``) on the very
-   same windows, preprocessed and held in memory beforehand, in batches of
-   the same size (the scene run never mixes window rows in a batch, so it
-   may make a few more forward calls: counted against it, both counts are
-   reported), with the same torch threads (``--threads``). Goal
-   <= 1.15. Other load on the machine skews single timings by 20 % and
-   more, so: after a warm-up of both, ``--repeats`` scene runs alternate
-   with bare runs (bare, scene, bare, ..., scene, bare) and each scene run
-   is divided by the mean of the two bare runs around it; the report gives
-   the median of these paired ratios with their min and max, in wall time
-   and in CPU time of the process (``ratio`` = the CPU median: time spent
-   waiting for a core held by another process is not in it). It also gives
-   ``ratio_in_run`` (a scene run over the forward time inside that same
-   run) and the share of the scene run spent per phase (read, pipeline,
-   preprocess, forward, blend, flush = normalise + argmax + nodata, write,
-   other), timed by wrapping those callables, and the 1-minute load
-   average before and after.
+   same windows, preprocessed and held in memory beforehand, in the same
+   batches (checked tensor by tensor), with the same torch threads
+   (``--threads``). Goal <= 1.15. Other load on the machine skews single
+   timings of seconds by 20 % and more (on 2 cores under a load of about
+   4 the bare runs of one benchmark run took 7.8 to 18.0 s wall), so after
+   a warm-up of both paths it is measured two ways, ``--repeats`` times
+   each:
+
+   a. ``interleaved`` (the reported ``ratio``, median over the runs): in a
+      scene run, right before or after (alternately) the model's forward of
+      each batch, the bare forward of the same batch runs and is timed
+      apart; the scene run's time without those bare forwards over their
+      sum. Both are measured within the same second, so load hits them
+      alike.
+      ``forward_over_bare``: the scene run's own forward over the bare one
+      (1 when the scene work between batches does not slow the model).
+   b. ``alternating``: whole bare and scene runs, bare, scene, bare, ...,
+      scene, bare; each scene run over the mean of the two bare runs
+      around it (load drifting linearly cancels), median, min and max.
+
+   Both come in wall time and in CPU time of the process. Also reported:
+   ``ratio_in_run`` (a scene run over the forward time inside it), the
+   share of the scene run per phase (read, pipeline, preprocess, forward,
+   blend, flush = normalise + argmax + nodata, write, other; timed by
+   wrapping those callables), the forward calls of both paths and the
+   1-minute load average before and after.
 2. Memory: peak RSS of a child process mapping a ``big`` x ``big`` scene
    over one mapping a ``size`` x ``size`` scene (same model, crop, overlap).
    Goal <= 1.3: memory follows the windows in flight and one band of window
@@ -157,21 +167,18 @@ def _spread(values, nd=3):
                 min=round(min(values), nd), max=round(max(values), nd))
 
 
-def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=5):
+def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=3):
     """Scene inference over the bare forward on the same windows (module
     docstring). Every number is given in wall time and in this process's
     CPU time (``time.process_time``: all its threads; waiting for a core
-    that another process holds is not counted, so it is the figure that
-    other load on the machine skews least)."""
+    that another process holds is not counted)."""
     import torch
     from mmringmoe.apis import RSInferencer, blending, scene as scene_mod
     from mmringmoe.apis import writers
     from mmringmoe.datasets.windows import window_grid
     inf = RSInferencer(model_config(), ckpt)
     # the same windows, through the same pipeline and preprocessor, held in
-    # memory beforehand, in batches of batch_size in the grid's order (the
-    # scene run batches within a window row, so it may need a few more
-    # forward calls: counted against the scene run)
+    # memory beforehand, in batches of batch_size in the grid's order
     sc = scene_mod.build_scene(scene)
     stride = crop - overlap
     wins = window_grid(sc.height, sc.width, crop, stride)
@@ -198,10 +205,34 @@ def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=5):
     # through (a few microseconds per call); restored afterwards
     clock = PhaseClock()
     calls = [0]
+    interleave = [False]
 
     def counted(*a, **k):
         calls[0] += 1
         return encode_decode(*a, **k)
+
+    def same_batch(i, inputs):
+        if i >= len(batches) or not torch.equal(batches[i][0], inputs):
+            raise RuntimeError(f'forward call {i} of the scene run is not '
+                               f'bare batch {i}: the two paths differ')
+
+    timed_forward = clock.wrap('forward', counted)
+    timed_bare = clock.wrap('bare', encode_decode)
+    timed_check = clock.wrap('check', same_batch)
+
+    def forward(inputs, metas):
+        # the bare forward of this very batch, right before (even calls) or
+        # after (odd calls) the scene's own: a cost of coming first or
+        # second (caches, allocator) falls on both paths alike
+        i = calls[0]
+        if interleave[0]:
+            timed_check(i, inputs)
+            if i % 2 == 0:
+                timed_bare(*batches[i])
+        result = timed_forward(inputs, metas)
+        if interleave[0] and i % 2 == 1:
+            timed_bare(*batches[i])
+        return result
 
     dp = model.data_preprocessor
     patches = [
@@ -217,11 +248,12 @@ def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=5):
     pipeline = inf.pipeline
     inf.pipeline = clock.wrap('pipeline', pipeline)
     dp.forward = clock.wrap('preprocess', dp.forward)
-    model.encode_decode = clock.wrap('forward', counted)
+    model.encode_decode = forward
 
-    def scene_run():
+    def scene_run(with_bare=False):
         clock.reset()
         calls[0] = 0
+        interleave[0] = with_bare
         w, c = time.perf_counter(), time.process_time()
         res = inf(scene, out=out, crop=crop, overlap=overlap,
                   batch_size=batch_size, overwrite=True)
@@ -233,12 +265,15 @@ def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=5):
         bare_run()
         scene_run()
         load0 = os.getloadavg()[0]
+        # (a) whole runs alternating: bare, scene, bare, ..., scene, bare
         bare, full, phases = [bare_run()], [], []
         for _ in range(repeats):
             wall, cpu, ph_wall, ph_cpu, res = scene_run()
             full.append((wall, cpu))
             phases.append((ph_wall, ph_cpu))
             bare.append(bare_run())
+        # (b) interleaved batch by batch inside scene runs
+        inter = [scene_run(with_bare=True) for _ in range(repeats)]
         load1 = os.getloadavg()[0]
     finally:
         for owner, attr, fn in saved:
@@ -250,29 +285,44 @@ def time_ratio(scene, ckpt, crop, overlap, batch_size, out, repeats=5):
                   load_avg_1min=[round(load0, 2), round(load1, 2)],
                   forward_calls=dict(bare=len(batches), scene=calls[0]),
                   num_windows=res.num_windows)
+    names = ('read', 'pipeline', 'preprocess', 'forward', 'blend', 'flush',
+             'write')
     for k, kind in enumerate(('wall', 'cpu')):
         b = [x[k] for x in bare]
         s = [x[k] for x in full]
         fwd = [p[k]['forward'] for p in phases]
-        report[kind] = dict(
-            bare_forward_s=_spread(b, 2), scene_s=_spread(s, 2),
-            ratio=paired_ratios(b, s),
-            ratio_in_run=_spread([x / f for x, f in zip(s, fwd)]))
-        names = ('read', 'pipeline', 'preprocess', 'forward', 'blend',
-                 'flush', 'write')
+        # (b): the scene run without the interleaved bare forwards (and the
+        # check that they got the very same batch) over those bare forwards
+        i_bare = [r[2 + k]['bare'] for r in inter]
+        i_scene = [r[k] - r[2 + k]['bare'] - r[2 + k]['check']
+                   for r in inter]
+        i_ratio = [x / y for x, y in zip(i_scene, i_bare)]
         share = {n: [] for n in names + ('other', )}
-        for (ph, total) in zip((p[k] for p in phases), s):
+        for ph, total in zip((p[k] for p in phases), s):
             ph = dict(ph)
             ph['flush'] = ph.get('flush', 0.0) - ph.get('write', 0.0)
             for n in names:
                 share[n].append(ph.get(n, 0.0) / total)
             share['other'].append(1 - sum(ph.get(n, 0.0) for n in names)
                                   / total)
-        # share of the scene run's time per phase (median over the runs);
-        # flush = dividing the blended sums, argmax, nodata (write apart)
-        report[kind]['phase_share'] = {
-            n: round(float(np.median(v)), 4) for n, v in share.items()}
-    report['ratio'] = report['cpu']['ratio']['median']
+        report[kind] = dict(
+            interleaved=dict(
+                ratio=dict(_spread(i_ratio),
+                           runs=[round(x, 3) for x in i_ratio]),
+                scene_s=_spread(i_scene, 2),
+                bare_forward_s=_spread(i_bare, 2),
+                forward_over_bare=_spread(
+                    [r[2 + k]['forward'] / r[2 + k]['bare'] for r in inter])),
+            alternating=dict(
+                ratio=paired_ratios(b, s), scene_s=_spread(s, 2),
+                bare_forward_s=_spread(b, 2)),
+            ratio_in_run=_spread([x / f for x, f in zip(s, fwd)]),
+            # share of the scene run's time per phase (median over the
+            # alternating runs); flush = dividing the blended sums, argmax,
+            # nodata (write apart)
+            phase_share={n: round(float(np.median(v)), 4)
+                         for n, v in share.items()})
+    report['ratio'] = report['wall']['interleaved']['ratio']['median']
     return report
 
 
@@ -298,8 +348,9 @@ def main(argv=None):
     p.add_argument('--overlap', type=int, default=128)
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--work-dir')
-    p.add_argument('--repeats', type=int, default=5,
-                   help='scene runs, each between two bare runs')
+    p.add_argument('--repeats', type=int, default=3,
+                   help='scene runs of each kind (alternating with bare '
+                   'runs; interleaved with bare forwards)')
     p.add_argument('--threads', type=int, default=1,
                    help='torch intra-op threads, the same for both paths '
                    'and the RSS children')
@@ -340,10 +391,12 @@ def main(argv=None):
             cmd = [sys.executable, osp.abspath(__file__), '--child', scene,
                    ckpt, '--crop', str(args.crop), '--overlap',
                    str(args.overlap), '--batch-size', str(args.batch_size),
-                   '--threads', str(args.threads), '--child-out', osp.join(wd, f'pred_{size}.tif')]
+                   '--threads', str(args.threads),
+                   '--child-out', osp.join(wd, f'pred_{size}.tif')]
             env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-            out = subprocess.run(cmd, check=True, capture_output=True,
-                                 text=True, env=env).stdout.strip().splitlines()[-1]
+            out = subprocess.run(
+                cmd, check=True, capture_output=True, text=True,
+                env=env).stdout.strip().splitlines()[-1]
             rss[size] = json.loads(out)
             print(json.dumps({f'rss_{size}': rss[size]}), flush=True)
         report['rss'] = {str(k): v for k, v in rss.items()}
