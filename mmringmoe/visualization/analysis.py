@@ -282,6 +282,44 @@ def config_scope(cfg):
         yield
 
 
+def analysis_arg_parser(doc: str, out_help: str = 'PNG to write',
+                        image: bool = False, quiet: bool = True):
+    """The command line the model analysis tools share
+    (``tools/analysis_tools/tsne.py``, ``confusion_matrix.py``,
+    ``routing_maps.py``): ``CONFIG CHECKPOINT [IMAGE] --out OUT
+    [--device cpu] [--quiet] [--cfg-options k=v ...]``, the arguments
+    :func:`load_model` takes. The tool adds its own options and parses.
+
+    Args:
+        doc (str): the tool's module docstring (its first line is the
+            description).
+        out_help (str): help text of ``--out``.
+        image (bool): add the positional ``image`` after the checkpoint.
+        quiet (bool): add ``--quiet`` (no progress bar).
+
+    Returns:
+        argparse.ArgumentParser
+    """
+    import argparse
+
+    from mmengine.config import DictAction
+    p = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    if image:
+        p.add_argument('image')
+    p.add_argument('--out', required=True, help=out_help)
+    p.add_argument('--device', default='cpu')
+    if quiet:
+        p.add_argument('--quiet', action='store_true',
+                       help='no progress bar')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings, key=value')
+    return p
+
+
 def load_model(config: str, checkpoint: str, cfg_options=None,
                device: str = 'cpu', require: str = 'all'):
     """Config and model of a config with a checkpoint's weights, in eval
@@ -421,6 +459,6 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str],
 
 __all__ = [
     'RoutingRecorder', 'routing_figure', 'expert_palette', 'find_backbone',
-    'config_scope', 'load_model', 'build_test_loader', 'confusion_matrix',
+    'config_scope', 'analysis_arg_parser', 'load_model', 'build_test_loader', 'confusion_matrix',
     'plot_activation_curves', 'tsne_figure', 'confusion_figure'
 ]

@@ -12,7 +12,6 @@ Rows are the ground truth, columns the prediction. Writes the heatmap
 (row-normalised unless ``--counts``; the counts are printed in the cells)
 and ``<out>.json`` with the integer matrix and the class names.
 """
-import argparse
 import json
 import os.path as osp
 import sys
@@ -26,21 +25,13 @@ import torch  # noqa: E402
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('config')
-    p.add_argument('checkpoint')
-    p.add_argument('--out', required=True, help='PNG to write')
+    from mmringmoe.visualization.analysis import analysis_arg_parser
+    p = analysis_arg_parser(__doc__)
     p.add_argument('--split', default='test', choices=('test', 'val'))
     p.add_argument('--counts', action='store_true',
                    help='colour by counts instead of row fractions')
     p.add_argument('--ignore-index', type=int, default=None,
                    help="default: the decode head's ignore_index, else 255")
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
 

@@ -25,7 +25,6 @@ out) and data preprocessor, then the model's RingMoE backbone in eval mode
 Default blocks: the last block of every stage. Not for pipelines that need a
 second file (change detection pairs, optical+SAR pairs).
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -43,21 +42,14 @@ _SKIP = ('Annotation', 'Label', 'DSM')
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('config')
-    p.add_argument('checkpoint')
-    p.add_argument('image')
-    p.add_argument('--out', required=True, help='output folder')
+    from mmringmoe.visualization.analysis import analysis_arg_parser
+    p = analysis_arg_parser(__doc__, out_help='output folder', image=True,
+                            quiet=False)
     p.add_argument('--blocks', nargs='+', default=None,
                    help="'stages.i.blocks.j' or 'i.j' (default: the last "
                    'block of each stage); "all" for every block')
     p.add_argument('--modality', default=None,
                    help="default: the config backbone's first modality")
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
 

@@ -13,7 +13,6 @@ feature the head sees; a 4-D map is averaged over space), and scikit-learn's
 the scatter PNG and ``<out>.npz`` (points, labels, class names, feature
 dimension).
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -26,21 +25,13 @@ import torch  # noqa: E402
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('config')
-    p.add_argument('checkpoint')
-    p.add_argument('--out', required=True, help='PNG to write')
+    from mmringmoe.visualization.analysis import analysis_arg_parser
+    p = analysis_arg_parser(__doc__)
     p.add_argument('--num-classes', type=int, default=10)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--max-per-class', type=int, default=None)
     p.add_argument('--perplexity', type=float, default=30.0)
     p.add_argument('--split', default='test', choices=('test', 'val'))
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
 
