@@ -122,10 +122,12 @@ def _read_gt(gt_file: str, classes: Sequence[str], frames: Dict[int, str],
 
 def convert_split(src: str, split: str, classes: Sequence[str],
                   out_file: Optional[str] = None,
-                  videos: Optional[Sequence[str]] = None) -> dict:
+                  videos: Optional[Sequence[str]] = None,
+                  quiet: Optional[bool] = None) -> dict:
     """Convert ``<src>/<split>/<video>/`` folders to one CocoVideo dict.
 
     ``videos``: names to convert (default: every sub folder, sorted).
+    ``quiet``: no progress bar over the videos (shown only on a terminal).
     ``out_file``: where to write the json; never one of the input files.
     Returns the CocoVideo dict.
     """
@@ -140,7 +142,9 @@ def convert_split(src: str, split: str, classes: Sequence[str],
         videos=[], images=[], annotations=[])
     img_id = ann_id = 0
     ins_offset = 0
-    for vid, video in enumerate(videos, 1):
+    from mmringmoe.visualization.progress import progress
+    for vid, video in enumerate(progress(videos, desc=split, quiet=quiet,
+                                         unit='video'), 1):
         vdir = osp.join(split_dir, video)
         frames = _list_frames(osp.join(vdir, 'img'))
         width, height = _image_size(osp.join(vdir, 'img', frames[1]))

@@ -28,6 +28,8 @@ def parse_args(argv=None):
     parser.add_argument('--splits', nargs='+', default=['train', 'test'])
     parser.add_argument('--out-dir', default=None,
                         help='default: <src>/annotations')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (shown only on a terminal)')
     return parser.parse_args(argv)
 
 
@@ -37,7 +39,8 @@ def main(argv=None):
     classes = DATASET_CLASSES[args.dataset]
     for split in args.splits:
         out_file = osp.join(out_dir, f'{split}_cocoformat.json')
-        coco = convert_split(args.src, split, classes, out_file=out_file)
+        coco = convert_split(args.src, split, classes, out_file=out_file,
+                             quiet=args.quiet)
         print(f'{split}: {len(coco["videos"])} videos, '
               f'{len(coco["images"])} frames, '
               f'{len(coco["annotations"])} boxes, '

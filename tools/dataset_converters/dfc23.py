@@ -46,8 +46,10 @@ def rasterise(height: int, width: int, annotations, cat_to_label) -> np.ndarray:
 
 def convert(src: str, out_dir: str, ann_file: str = 'roof_fine_train.json',
             ratios: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
-            overwrite: bool = False) -> dict:
+            overwrite: bool = False, quiet: Optional[bool] = None) -> dict:
     from PIL import Image
+
+    from mmringmoe.visualization.progress import progress
     with open(osp.join(src, ann_file)) as f:
         coco = json.load(f)
     cats = sorted(coco['categories'], key=lambda c: c['id'])
@@ -67,7 +69,8 @@ def convert(src: str, out_dir: str, ann_file: str = 'roof_fine_train.json',
     for split, idx in splits.items():
         for k in ('rgb', 'sar', 'ann'):
             os.makedirs(osp.join(out_dir, k, split), exist_ok=True)
-        for i in sorted(idx):
+        for i in progress(sorted(idx), desc=f'DFC23 {split}', quiet=quiet,
+                          unit='image'):
             im = images[i]
             stem = osp.splitext(im['file_name'])[0]
             rgb = osp.join(src, 'train', 'rgb', im['file_name'])
@@ -96,9 +99,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--ann-file', default='roof_fine_train.json')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar (shown only on a terminal)')
     args = parser.parse_args(argv)
     counts = convert(args.src, args.out_dir, args.ann_file, seed=args.seed,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, quiet=args.quiet)
     print(f'{counts} -> {args.out_dir}')
     return counts
 

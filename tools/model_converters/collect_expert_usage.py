@@ -42,6 +42,8 @@ def parse_args(argv):
     p.add_argument('--num-workers', type=int, default=None)
     p.add_argument('--device', default='cpu')
     p.add_argument('--force', action='store_true')
+    p.add_argument('--quiet', action='store_true',
+                   help='no progress bar (shown only on a terminal)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
@@ -150,8 +152,10 @@ def main(argv=None):
     backbone.reset_routing_stats()
     backbone.record_routing_stats(True)
     seen = 0
+    from mmringmoe.visualization.progress import progress
     with torch.no_grad():
-        for batch in loader:
+        for batch in progress(loader, desc=f'expert usage ({split})',
+                              quiet=args.quiet, unit='batch'):
             data = model.data_preprocessor(batch, False)
             x = data['inputs']
             if isinstance(x, torch.Tensor):

@@ -37,6 +37,8 @@ def main(argv=None):
                    help='precision of the KC decomposition (float64)')
     p.add_argument('--device', default=None,
                    help="where KC's SVDs run, e.g. cuda (default: cpu)")
+    p.add_argument('--quiet', action='store_true',
+                   help='no progress bar (shown only on a terminal)')
     add_common(p)
     args = p.parse_args(argv)
     check_output_path(args.output, args.input, args.force)
@@ -46,7 +48,7 @@ def main(argv=None):
     meta, state_dict = read(args.input, args)
     new_meta, out = merge_experts(state_dict, args.method, args.modalities,
                                   meta, dtype=getattr(torch, args.svd_dtype),
-                                  device=args.device)
+                                  device=args.device, quiet=args.quiet)
     if args.to_mmpretrain:
         # fail before writing anything if the export is impossible
         kwargs, swin = to_mmpretrain(out, meta=new_meta)

@@ -105,12 +105,15 @@ def merge_layer(groups, method, width, full_rank=False, dtype=torch.float64,
 
 
 def merge_experts(state_dict, method, modalities=None, meta=None,
-                  full_rank=False, dtype=torch.float64, device=None):
+                  full_rank=False, dtype=torch.float64, device=None,
+                  quiet=None):
     """Dense RingMoE state dict (``moe_mode='dense'``) from a sparse one.
 
     Routers are dropped. ``modalities`` (default: all in the checkpoint)
     chooses whose specialized experts are merged and whose patch embeddings
-    are kept. Returns ``(meta, state_dict)``.
+    are kept. A progress bar counts the merged blocks (on a terminal, not
+    with ``quiet``; KC's SVDs take seconds per block of a 1B model).
+    Returns ``(meta, state_dict)``.
     """
     if not is_sparse(state_dict):
         raise ValueError('merging needs a sparse RingMoE checkpoint '
@@ -120,8 +123,12 @@ def merge_experts(state_dict, method, modalities=None, meta=None,
         from .decompose import extract_modalities
         meta, state_dict = extract_modalities(state_dict, modalities, meta)
     modalities = list(meta['modalities'])
+    from mmringmoe.visualization.progress import progress_counter
     out = OrderedDict()
     done = set()
+    bar = progress_counter(
+        len({k.split('.ffn.')[0] for k in state_dict if '.ffn.' in k}),
+        desc=f'{method.upper()} merge', quiet=quiet, unit='block')
     for k, v in state_dict.items():
         if '.ffn.' not in k:
             out[k] = v
@@ -139,6 +146,8 @@ def merge_experts(state_dict, method, modalities=None, meta=None,
         out[prefix + 'layers.0.0.bias'] = b1
         out[prefix + 'layers.1.weight'] = w2.t().contiguous()
         out[prefix + 'layers.1.bias'] = b2
+        bar.update(1)
+    bar.close()
     new_meta = describe(out, meta)
     new_meta['merge'] = dict(method=method, modalities=modalities,
                              full_rank=bool(full_rank),
