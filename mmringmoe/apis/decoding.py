@@ -20,8 +20,12 @@ JPEG / WebP / JPEG XL) is decoded by that very loader
 ``tools/test.py`` would feed it for that file. Georeferencing, nodata and the
 valid mask still come from GDAL (a ``.jgw`` / ``.wld`` world file or
 ``.aux.xml`` next to a JPEG is read by GDAL), after checking that both
-decoders agree on size and channels. A pipeline reading with our
-``LoadRSImageFromFile`` / ``LoadBitemporalImageFromFile`` /
+decoders agree on size and channels. The loader also decodes every file
+whose GDAL bands are not its pixels in a band order (:func:`not_band_order`:
+OpenCV premultiplies an RGBA GeoTIFF by its alpha and turns a 3-band uint16
+GeoTIFF into one grey channel; ``tifffile``); other windows are put in the
+loader's band order (:func:`mmcv_band_order`: BGR for cv2 / pillow). A pipeline
+reading with our ``LoadRSImageFromFile`` / ``LoadBitemporalImageFromFile`` /
 ``LoadComplexSAR`` / ``LoadOptSARPair`` reads with GDAL, so GDAL is what the
 model saw and nothing changes for it.
 """
@@ -110,6 +114,76 @@ def check_orientation(path: str, load_cfg: dict):
             'store the pixels turned, without the tag')
 
 
+def mmcv_band_order(load_cfg: dict, count: int) -> Optional[tuple]:
+    """The file's bands (0-based, GDAL / file order) in the order mmcv's
+    ``LoadImageFromFile`` yields them for a file of ``count`` bands (also
+    ``LoadImageFromNDArray`` on ``mmcv.imread``'s array), or None when its
+    output is no band order of the file (colour converted to grey or grey to
+    colour: each decoder has its own weights).
+
+    From ``mmcv.imfrombytes`` (mmcv 2.x; checked against the loader itself
+    for cv2, pillow and tifffile in ``tests/test_inference_channel_order.py``;
+    turbojpeg is not installed here): the ``tifffile`` backend returns the
+    stored order whatever ``color_type``; ``cv2`` / ``pillow`` /
+    ``turbojpeg`` with ``color`` (``color_ignore_orientation``) give 3
+    channels BGR, i.e. ``(2, 1, 0)`` of an RGB file; ``unchanged`` keeps
+    every band and dtype with the first three reversed (BGR, BGRA);
+    ``grayscale`` gives one band, the file's own only for a 1-band file.
+    Only for the files :func:`not_band_order` passes are GDAL's bands in
+    this order the loader's pixels; others are decoded by the loader.
+    """
+    flag = load_cfg.get('color_type', 'color')
+    backend = load_cfg.get('imdecode_backend') or 'cv2'
+    if backend == 'tifffile':
+        return tuple(range(count))
+    if str(flag).startswith('grayscale'):
+        return (0, ) if count == 1 else None
+    if flag == 'unchanged':
+        return (2, 1, 0) + tuple(range(3, count)) if count >= 3 else \
+            tuple(range(count))
+    return (2, 1, 0) if count == 3 else None
+
+
+def not_band_order(path: str, load_cfg: dict) -> Optional[str]:
+    """Why GDAL's window reads of ``path``, put in :func:`mmcv_band_order`,
+    may not be what mmcv's ``LoadImageFromFile`` decodes (a short reason),
+    or None when they are: an 8-bit PNG, BMP or pixel-interleaved GeoTIFF
+    (16-bit also for PNG) whose bands are grey or red, green, blue, read
+    with the cv2 / pillow / turbojpeg backend (tested identical). Everything
+    else is decoded by the loader itself (:func:`decode_like_loader`): OpenCV
+    turns a 3-band uint16 GeoTIFF (photometric grey, extra samples) into one
+    grey channel and premultiplies an RGBA GeoTIFF by its alpha; a palette
+    is expanded; ``tifffile`` returns the stored array. Reads the header
+    only (rasterio)."""
+    backend = load_cfg.get('imdecode_backend') or 'cv2'
+    if backend == 'tifffile':
+        return 'tifffile'
+    if str(path).lower().endswith('.npy') or not osp.isfile(path):
+        return None  # not an image file mmcv decodes; GDAL / numpy read it
+    import warnings
+
+    import rasterio
+    from rasterio.enums import ColorInterp
+    from rasterio.errors import NotGeoreferencedWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NotGeoreferencedWarning)
+        with rasterio.open(path) as ds:
+            ci = tuple(ds.colorinterp)
+            dtype, driver, count = ds.dtypes[0], ds.driver, ds.count
+            inter = getattr(ds.interleaving, 'name', None)
+    names = ', '.join(c.name for c in ci)
+    if driver not in ('PNG', 'BMP', 'GTiff'):
+        return f'{driver} file'
+    if not (dtype == 'uint8' or (driver == 'PNG' and dtype == 'uint16')):
+        return f'{dtype} {driver}'
+    if ci not in ((ColorInterp.gray, ), (ColorInterp.red, ColorInterp.green,
+                                         ColorInterp.blue)):
+        return f'bands {names}'
+    if driver == 'GTiff' and count > 1 and inter != 'pixel':
+        return 'band-interleaved GeoTIFF'
+    return None
+
+
 def decode_like_loader(path: str, load_cfg: dict) -> np.ndarray:
     """Decode ``path`` with the pipeline's own ``LoadImageFromFile``, built
     from ``load_cfg`` by mmengine's ``TRANSFORMS`` registry (its
@@ -121,8 +195,9 @@ def decode_like_loader(path: str, load_cfg: dict) -> np.ndarray:
         load_cfg (dict): the pipeline's loader step.
 
     Returns:
-        np.ndarray: ``(H, W, C)`` in file band order (the loader's BGR turned
-        back to RGB for 3 channels; 1 channel for ``grayscale``), the
+        np.ndarray: ``(H, W, C)`` in file band order (the loader's order,
+        :func:`mmcv_band_order`, undone: its BGR turned back to RGB for 3
+        channels, tifffile's kept; 1 channel for ``grayscale``), the
         loader's dtype (uint8 for 8-bit colour types). The whole file is
         read (mmengine ``fileio.get``) and decoded at once: its bytes plus
         ``H * W * C`` bytes (uint8) in memory (a 4096 x 4096 RGB JPEG scene
@@ -150,11 +225,12 @@ def decode_like_loader(path: str, load_cfg: dict) -> np.ndarray:
             f'{path!r}' + (f': {msg[0]}' if msg else '')) from e
     if img.ndim == 2:
         img = img[..., None]
-    if img.shape[2] == 3:
-        img = img[..., ::-1]  # BGR -> file order (RGB)
+    order = mmcv_band_order(load_cfg, img.shape[2])
+    if order is not None and len(set(order)) == len(order):
+        img = img[..., np.argsort(order)]  # loader's order -> file order
     return np.ascontiguousarray(img)
 
 
 __all__ = ['LOSSY_DRIVERS', 'LOSSY_COMPRESSIONS', 'reads_with_mmcv',
            'lossy_codec', 'exif_orientation', 'check_orientation',
-           'decode_like_loader']
+           'decode_like_loader', 'mmcv_band_order', 'not_band_order']

@@ -258,12 +258,24 @@ class WindowLoader:
     ``'opt_sar'`` (``LoadOptSARPair``: optical + SAR-L2, each normalised by
     the loader's own ``NormalizeRS``) and ``'bitemporal'``
     (``LoadBitemporalImageFromFile``: the two dates stacked).
+
+    For mmcv's ``LoadImageFromFile`` / ``LoadImageFromNDArray`` (any kind,
+    also a change detection pair, each date as the loader reads it, and
+    tracking frames) every raster's bands are put in the order that loader
+    yields (:func:`.decoding.mmcv_band_order`: BGR for ``color`` and
+    ``unchanged`` with cv2 / pillow, the stored order with ``tifffile``);
+    a file whose loader output is no band order of it (a colour file read
+    ``grayscale``) is refused by :meth:`check_bands`. A 1-band result is
+    ``(H, W, 1)`` where the loader gives ``(H, W)`` (the Pack steps of
+    mmseg / mmdet / mmpretrain make both ``(1, H, W)``).
     """
 
     def __init__(self, kind: str, cfg: dict, roles: Tuple[InputRole, ...],
                  stats: Optional[dict] = None):
         self.kind, self.cfg, self.roles = kind, dict(cfg), roles
         self.to_float32 = bool(cfg.get('to_float32', False))
+        #: mmcv's loader: bands in its order (.decoding.mmcv_band_order)
+        self.mmcv = _short(cfg.get('type', '')) in _CV2_LOADERS
         #: {modality: ModelDtype} (:func:`model_dtypes`), set by
         #: :func:`describe_model`; a modality left out is unknown
         self.dtypes: Dict[str, ModelDtype] = {}
@@ -316,8 +328,12 @@ class WindowLoader:
         feed it (GDAL's JPEG decoder differs); the file's georeferencing,
         nodata and mask stay GDAL's
         (:meth:`.scene.SceneSource.use_decoded`). Memory: the whole decoded
-        image per such file (``H * W * C`` bytes). Other files, and every
-        file of other pipelines, keep GDAL window reads.
+        image per such file (``H * W * C`` bytes). So is every file whose
+        GDAL bands are not the loader's pixels in a band order
+        (:func:`.decoding.not_band_order`: e.g. a uint16 or RGBA GeoTIFF, a
+        palette, the ``tifffile`` backend). Other files (8-bit grey / RGB
+        PNG, BMP, GeoTIFF), and every file of other pipelines, keep GDAL
+        window reads.
 
         Raises:
             ValueError: one line for a file the loader cannot decode, that
@@ -326,13 +342,14 @@ class WindowLoader:
         """
         if not self.reads_with_mmcv:
             return
-        from .decoding import check_orientation, lossy_codec
+        from .decoding import check_orientation, lossy_codec, not_band_order
         for role in self.roles:
             src = scene.sources.get(role.role)
             if src is None or src.path is None or src.decoded_by:
                 continue
             check_orientation(src.path, self.cfg)
-            codec = lossy_codec(src.path)
+            codec = lossy_codec(src.path) or not_band_order(src.path,
+                                                            self.cfg)
             if codec is None:
                 continue
             src.use_decoded(self.decode_file(src.path),
@@ -405,6 +422,8 @@ class WindowLoader:
             count = src.count
             if role.modality == 'sar_l1' and src.dtype.startswith('complex'):
                 count *= 2
+            if self.mmcv:
+                self._check_mmcv_order(src, count, want)
             if self.kind == 'opt_sar' and role.modality == 'opt' and opt_bands:
                 if max(opt_bands) >= count:
                     raise ValueError(
@@ -421,12 +440,38 @@ class WindowLoader:
                     f'{want} for modality {role.modality!r}'
                     + (f' ({order})' if order else ''))
 
+    def _check_mmcv_order(self, src, count: int, want: int):
+        """Refuse a raster whose bands mmcv's loader does not give as a
+        band order (:func:`.decoding.mmcv_band_order`), in one line."""
+        from .decoding import mmcv_band_order
+        flag = str(self.cfg.get('color_type', 'color'))
+        if mmcv_band_order(self.cfg, count) is not None or \
+                not flag.startswith('grayscale'):
+            return  # a band order, or a band count refused below
+        backend = self.cfg.get('imdecode_backend') or 'cv2'
+        raise ValueError(
+            f'{src.name!r} has {count} band(s): the model\'s '
+            f'{_short(self.cfg["type"])} (color_type={flag!r}, {backend}) '
+            'turns them into 1 grey channel with its decoder\'s own colour '
+            'conversion, which a window read cannot reproduce; give a scene '
+            f'of 1 band')
+
+    def _mmcv_order(self, img: np.ndarray) -> np.ndarray:
+        from .decoding import mmcv_band_order
+        order = mmcv_band_order(self.cfg, img.shape[2])
+        if order is None:  # refused by check_bands
+            raise ValueError(f'{_short(self.cfg["type"])} '
+                             f'({self.cfg.get("color_type", "color")}) does '
+                             f'not give {img.shape[2]} bands in a band order')
+        if order != tuple(range(img.shape[2])):
+            img = img[..., list(order)]
+        return np.ascontiguousarray(img)
+
     def __call__(self, arrays: Dict[str, np.ndarray]) -> dict:
+        if self.mmcv:  # each raster in the order mmcv's loader yields
+            arrays = {k: self._mmcv_order(v) for k, v in arrays.items()}
         if self.kind == 'cv2':
             img = arrays['img']
-            if img.shape[2] == 3:
-                img = img[..., ::-1]  # cv2 decodes BGR
-            img = np.ascontiguousarray(img)
             if self.to_float32:
                 img = img.astype(np.float32)
             return dict(img=img)
@@ -488,15 +533,22 @@ def _roles_and_loader(load: dict, cfg, meta: dict, task: str,
         return roles, WindowLoader('rs', load, roles)
     if kind_name in _CV2_LOADERS:
         mod = (meta_mods or bb_mods or ('opt', ))[0]
-        ch = 1 if load.get('color_type') in ('grayscale', 'unchanged') and \
-            mod == 'sar_l2' else 3
+        flag = str(load.get('color_type', 'color'))
+        if (load.get('imdecode_backend') == 'tifffile'
+                or flag == 'unchanged'):
+            ch = MODALITY_CHANNELS[mod]  # every band of the file
+        else:  # grey or 3-channel colour, whatever the modality
+            ch = 1 if flag.startswith('grayscale') else 3
         if task == 'change_detection':
             roles = (InputRole('date1', mod, ch), InputRole('date2', mod, ch))
             return roles, WindowLoader('bitemporal', load, roles)
         roles = (InputRole('img', mod, ch), )
         return roles, WindowLoader('cv2' if ch == 3 else 'rs', load, roles)
     raise ValueError(f'scene inference does not know the test pipeline\'s '
-                     f'loader {load["type"]!r}')
+                     f'loader {load["type"]!r} (it replaces '
+                     'LoadImageFromFile, LoadImageFromNDArray, '
+                     'LoadRSImageFromFile, LoadBitemporalImageFromFile, '
+                     'LoadComplexSAR and LoadOptSARPair)')
 
 
 def _palette(n: int) -> Tuple[Tuple[int, int, int], ...]:

@@ -219,15 +219,26 @@ class FrameSequence:
         ``jpeg_decoder(path) -> (H, W, C) RGB``, when given, decodes the
         frames coded with a lossy-capable codec (JPEG, WebP, JPEG 2000,
         JPEG-compressed TIFF: :func:`mmringmoe.apis.decoding.lossy_codec`)
-        instead of the raster reader (GDAL)."""
+        and, when it has a ``needed(path)`` attribute, the frames it says
+        (:func:`mmringmoe.apis.decoding.not_band_order`) instead of the
+        raster reader (GDAL); a decoded frame of another band count than
+        GDAL's is refused in one line."""
         if self._video is None:
             from mmringmoe.datasets.transforms.raster_io import \
                 read_raster_with_meta
 
             from .decoding import lossy_codec
+            # which frames the loader must decode (lossy codec, bands that
+            # are not its pixels in a band order: jpeg_decoder.needed)
+            needed = getattr(jpeg_decoder, 'needed', lossy_codec)
             for i, (name, path) in enumerate(zip(self.names, self.paths)):
-                if jpeg_decoder is not None and lossy_codec(path):
+                if jpeg_decoder is not None and needed(path):
                     arr = jpeg_decoder(path)
+                    if arr.shape[2] != self.count:
+                        raise ValueError(
+                            f'frame {path!r}: the model\'s loader decodes '
+                            f'{arr.shape[2]} band(s), GDAL reads '
+                            f'{self.count}')
                     yield i, name, arr, np.ones(arr.shape[:2], bool)
                     continue
                 arr, meta = read_raster_with_meta(path)
@@ -386,7 +397,10 @@ class RSTrackInferencer(RSInferencer):
         OpenCV's at sharp coloured edges (measured on the tests' frames), so
         such frames are decoded the way the model saw them in training and
         in ``tools/test.py``. PNG, BMP and TIFF decode to the same values
-        either way (tested)."""
+        either way (tested) when 8-bit grey or RGB; other frames (e.g. a
+        uint16 or RGBA TIFF, the ``tifffile`` backend:
+        :func:`mmringmoe.apis.decoding.not_band_order`, the function's
+        ``needed``) are decoded by the loader too."""
         if not self.loader.reads_with_mmcv:
             return None
 
@@ -398,6 +412,11 @@ class RSTrackInferencer(RSInferencer):
                                  f'{self._seq_shape[0]} x '
                                  f'{self._seq_shape[1]}')
             return img
+
+        def needed(path):  # lossy, or GDAL's bands are not its pixels
+            from .decoding import lossy_codec, not_band_order
+            return lossy_codec(path) or not_band_order(path, self.loader.cfg)
+        decode.needed = needed
         return decode
 
     def _postprocessors(self, cfg) -> list:
