@@ -79,13 +79,15 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
                                                              np.uint8))
         argv = [cfg, ckpt, four, '--out', str(tmp_path / 'o.tif')]
         expect = "has 4 band(s) but the model expects 3 for modality 'opt'"
-    else:  # a pair whose second date lies elsewhere
+    else:  # a pair whose second date lies elsewhere, to a single-input
+        # model: what the model takes is said before any grid check (the
+        # grid messages: test_pair_mismatch_messages)
         other = write_geotiff(tmp_path / 'b.tif', np.zeros((70, 80, 3),
                                                            np.uint8),
                               transform=(10.0, 0, 500010.0, 0, -10.0,
                                          4000000.0))
         argv = [cfg, ckpt, scene, other, '--out', str(tmp_path / 'o.tif')]
-        expect = 'change detection pair: date2'
+        expect = 'takes one raster (INPUT), but was given 2 rasters'
     assert run_tool_main('infer', argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith('error: ')]
@@ -143,3 +145,135 @@ def test_window_bar_counts_windows_on_a_terminal_only():
     bar.update(9 - bar.n)
     bar.close()
     assert '9/9' in tty.getvalue() and 'windows' in tty.getvalue()
+
+
+# --- the new-user trial: every bad option or input is one line, before
+# --- anything is written (the map, its _probs file, the quick look)
+@pytest.mark.parametrize('case', [
+    'device_cuda', 'device_bad', 'show_size_0', 'show_size_neg', 'folder',
+    'out_png', 'out_geojson', 'crop_0', 'crop_neg', 'batch_0', 'stats',
+    'pair_to_single', 'sar_to_optical'])
+def test_cli_trial_refusals(setup, tmp_path, capsys, monkeypatch, case):
+    import torch
+    cfg, ckpt, scene = setup
+    out = str(tmp_path / 'o.tif')
+    png = str(tmp_path / 'look.png')
+    opts = {
+        'device_cuda': (['--device', 'cuda'], "device 'cuda': no CUDA GPU"),
+        'device_bad': (['--device', 'gpu0'],
+                       "device 'gpu0' is not a device; expected 'cpu'"),
+        'show_size_0': (['--show', png, '--show-size', 0],
+                        '--show-size must be an integer > 0, got 0'),
+        'show_size_neg': (['--show', png, '--show-size', -5],
+                          '--show-size must be an integer > 0, got -5'),
+        'crop_0': (['--crop', 0], '--crop must be an integer > 0, got 0'),
+        'crop_neg': (['--crop', -5], '--crop must be an integer > 0, got -5'),
+        'batch_0': (['--batch-size', 0],
+                    '--batch-size must be an integer > 0, got 0'),
+        'stats': (['--stats', str(tmp_path / 'nonexist.json')],
+                  f'statistics file {tmp_path / "nonexist.json"} (--stats) '
+                  'does not exist'),
+    }
+    argv = [cfg, ckpt, scene, '--out', out, '--quiet']
+    if case in opts:
+        extra, expect = opts[case]
+        argv += extra
+        if case == 'device_cuda':  # the same on a machine with a GPU
+            monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    elif case == 'folder':
+        folder = tmp_path / 'frames'
+        folder.mkdir()
+        argv[2] = str(folder)
+        expect = (f'input {folder} is a folder; a folder of frames (or a '
+                  'video) is an input for tracking configs only')
+    elif case in ('out_png', 'out_geojson'):
+        out = str(tmp_path / ('seg.png' if case == 'out_png'
+                              else 'seg.geojson'))
+        argv[4] = out
+        ext = '.png' if case == 'out_png' else '.geojson'
+        expect = (f"output '{out}' has extension '{ext}' but a segmentation "
+                  'model writes a GeoTIFF: expected .tif or .tiff')
+    elif case == 'pair_to_single':
+        two = write_geotiff(tmp_path / 'two.tif',
+                            np.zeros((70, 80, 3), np.uint8))
+        argv = [cfg, ckpt, scene, two, '--out', out]
+        expect = ('the segmentation model of pixel_cfg.py takes one raster '
+                  f'(INPUT), but was given 2 rasters: {scene}, {two}')
+    else:  # a SAR file on another grid: the missing input is said first
+        sar = write_geotiff(tmp_path / 'sar.tif',
+                            np.zeros((30, 30, 1), np.float32))
+        argv = [cfg, ckpt, scene, '--sar', sar, '--out', out]
+        expect = ('the segmentation model of pixel_cfg.py takes one raster '
+                  '(INPUT), but was given a SAR-L2 raster (--sar) it has no '
+                  f'input for: {scene}, {sar}')
+    before = file_digest(scene)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    assert run_tool_main('infer', argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith('error: ')]
+    assert len(errors) == 1 and err[-1] == errors[0], err
+    assert expect in errors[0], errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # nothing
+    assert file_digest(scene) == before
+
+
+@pytest.fixture(scope='module')
+def det_setup(tmp_path_factory):
+    from inference_models import blob_det_config
+    tmp = tmp_path_factory.mktemp('cli_det')
+    cfg = blob_det_config()
+    cfg_path = str(tmp / 'blob_cfg.py')
+    cfg.dump(cfg_path)
+    ckpt = save_checkpoint(build(cfg), str(tmp / 'blob.pth'))
+    img = np.zeros((40, 40, 1), np.float32)
+    img[10:15, 10:15] = 200  # bright after mean 0, std 255
+    return cfg_path, ckpt, write_geotiff(tmp / 'sar.tif', img)
+
+
+@pytest.mark.parametrize('name', ['ships.tif', 'ships.png', 'ships'])
+def test_cli_detection_refuses_a_raster_output_name(det_setup, tmp_path,
+                                                    capsys, name):
+    cfg, ckpt, scene = det_setup
+    out = str(tmp_path / name)
+    assert run_tool_main('infer', [cfg, ckpt, scene, '--out', out,
+                                   '--crop', 32, '--quiet']) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('error: ') and \
+        'a detection model writes a GeoJSON FeatureCollection: expected ' \
+        '.geojson or .json' in err[-1], err
+    assert not list(tmp_path.iterdir())
+    # the expected name works
+    out = str(tmp_path / 'ships.GeoJSON')
+    res = run_tool_main('infer', [cfg, ckpt, scene, '--out', out,
+                                  '--crop', 32, '--quiet'])
+    assert res.task == 'detection' and len(res.pred['features']) == 1
+
+
+def test_cli_world_file_without_crs_is_one_note(setup, tmp_path, capsys):
+    """A JPEG with only a .jgw: GDAL gives a transform and no CRS; the map
+    has the transform and no CRS, and one note: line says so."""
+    import rasterio
+    from PIL import Image
+    cfg, ckpt, _ = setup
+    img = np.random.default_rng(1).integers(0, 250, (40, 48, 3),
+                                            dtype=np.uint8)
+    jpg = tmp_path / 'photo.jpg'
+    Image.fromarray(img).save(jpg, quality=95)
+    # world file: x size, rotation, rotation, y size, x and y of the centre
+    # of the top-left pixel
+    (tmp_path / 'photo.jgw').write_text('2.0\n0\n0\n-2.0\n301.0\n999.0\n')
+    out = str(tmp_path / 'o.tif')
+    res = run_tool_main('infer', [cfg, ckpt, str(jpg), '--out', out,
+                                  '--crop', 32, '--quiet'])
+    assert res.task == 'segmentation'
+    err = capsys.readouterr().err.strip().splitlines()
+    notes = [line for line in err if line.startswith('note: ')]
+    assert len(notes) == 1 and 'has a transform but no CRS' in notes[0], err
+    with rasterio.open(out) as d:
+        assert d.crs is None
+        assert tuple(d.transform)[:6] == (2.0, 0.0, 300.0, 0.0, -2.0, 1000.0)
+    # a georeferenced scene gets no note
+    _, _, scene = setup
+    run_tool_main('infer', [cfg, ckpt, scene, '--out',
+                            str(tmp_path / 'g.tif'), '--crop', 32, '--quiet'])
+    assert 'note: ' not in capsys.readouterr().err

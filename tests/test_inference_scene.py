@@ -318,3 +318,153 @@ def test_npy_scene_smaller_than_the_crop_equals_the_array(pixel_model,
     assert a.pred.shape == (20, 25) and (a.pred != 255).all()
     np.testing.assert_array_equal(a.pred, b.pred)
     np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+
+
+# ------------------------------------------- refusals of the new-user trial
+def test_api_refuses_bad_options_before_reading(pixel_model, tmp_path,
+                                                monkeypatch):
+    """crop, batch_size, device, stats, out extension, a folder: one line
+    each, before the scene is read or anything written."""
+    from mmringmoe.apis import RSInferencer
+    cfg, _, ckpt = pixel_model
+    inf = RSInferencer(cfg, ckpt)
+    scene = write_geotiff(tmp_path / 's.tif', np.zeros((20, 20, 3),
+                                                       np.uint8))
+    for crop in (0, -5, (16, 0)):
+        with pytest.raises(ValueError, match=r'^crop must be an integer '
+                           r'> 0, got'):
+            inf(scene, crop=crop, overlap=0)
+    for bs in (0, -1, 1.5):
+        with pytest.raises(ValueError, match=r'^batch_size must be an '
+                           r'integer > 0, got'):
+            inf(scene, batch_size=bs)
+    for name in ('seg.png', 'seg.geojson', 'seg'):
+        with pytest.raises(ValueError, match=r"a segmentation model writes "
+                           r'a GeoTIFF: expected \.tif or \.tiff'):
+            inf(scene, out=str(tmp_path / name))
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    with pytest.raises(ValueError, match=f'input {folder} is a folder; a '
+                       'folder of frames is an input for tracking configs'):
+        inf(str(folder))
+    with pytest.raises(FileNotFoundError, match='statistics file .*gone.json'
+                       r' \(--stats, stats=\) does not exist'):
+        RSInferencer(cfg, ckpt, stats=str(tmp_path / 'gone.json'))
+    with pytest.raises(ValueError, match="device 'gpu0' is not a device"):
+        RSInferencer(cfg, ckpt, device='gpu0')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(ValueError, match=r"device 'cuda': no CUDA GPU is "
+                       r'usable .*torch.cuda.is_available\(\) is False'):
+        RSInferencer(cfg, ckpt, device='cuda')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['frames', 's.tif']
+    inf(scene, out=str(tmp_path / 'seg.TIFF'), crop=16)  # accepted
+
+
+def test_output_extension_per_task():
+    from mmringmoe.apis.rs_inferencer import check_output_ext
+    for task in ('segmentation', 'change_detection', 'depth'):
+        check_output_ext('a.tif', task)
+        with pytest.raises(ValueError, match=r'expected \.tif or \.tiff'):
+            check_output_ext('a.png', task)
+    check_output_ext('a.geojson', 'detection')
+    check_output_ext('a.json', 'detection')
+    with pytest.raises(ValueError, match=r"extension '\.tif' but a "
+                       r'detection model .* expected \.geojson or \.json'):
+        check_output_ext('a.tif', 'detection')
+    # classification writes a class map, or the top-k JSON for a scene
+    # smaller than one window (rs_inferencer._classify)
+    check_output_ext('a.tif', 'classification')
+    check_output_ext('a.json', 'classification', topk_json=True)
+    with pytest.raises(ValueError, match=r'per-window class map\): '
+                       r'expected \.tif or \.tiff'):
+        check_output_ext('a.json', 'classification')
+    with pytest.raises(ValueError, match=r'smaller than one window\): '
+                       r'expected \.json'):
+        check_output_ext('a.tif', 'classification', topk_json=True)
+
+
+def test_inputs_the_model_does_not_take_named_before_grid_checks(
+        pixel_model, tmp_path):
+    from mmringmoe.apis import RSInferencer
+    cfg, _, ckpt = pixel_model
+    inf = RSInferencer(cfg, ckpt)
+    a = write_geotiff(tmp_path / 'a.tif', np.zeros((20, 20, 3), np.uint8))
+    b = write_geotiff(tmp_path / 'b.tif', np.zeros((20, 30, 3), np.uint8))
+    s = write_geotiff(tmp_path / 's.tif', np.zeros((9, 9, 1), np.float32),
+                      crs='EPSG:4326')
+    with pytest.raises(ValueError, match=r'^the segmentation model of .* '
+                       r'takes one raster \(INPUT\), but was given 2 '
+                       f'rasters: {a}, {b}$'):
+        inf((a, b))
+    with pytest.raises(ValueError, match=r'takes one raster \(INPUT\), but '
+                       r'was given a SAR-L2 raster \(--sar\) it has no input'
+                       f' for: {a}, {s}$'):
+        inf({'opt': a, 'sar_l2': s})
+
+
+def test_raster_array_in_rasterio_layout_gets_the_transpose_hint(
+        pixel_model):
+    from mmringmoe.apis import RasterArray, RSInferencer
+    cfg, model, ckpt = pixel_model
+    inf = RSInferencer(cfg, ckpt)
+    img = np.random.default_rng(3).integers(0, 250, (100, 150, 3),
+                                            dtype=np.uint8)
+    chw = np.ascontiguousarray(img.transpose(2, 0, 1))  # rasterio's read()
+    with pytest.raises(ValueError, match=r"has 150 band\(s\) but the model "
+                       r"expects 3 .*its shape \(3, 100, 150\) looks like "
+                       r"\(bands, rows, cols\) as rasterio's read\(\) gives;"
+                       r' RasterArray takes \(rows, cols, bands\): pass '
+                       r'arr.transpose\(1, 2, 0\)$'):
+        inf(RasterArray(chw, TRANSFORM, 'EPSG:32633'))
+    # the hint is given only when the first axis is the band count
+    with pytest.raises(ValueError, match=r'has 5 band\(s\) but the model '
+                       r'expects 3 for modality .opt. \(red, green, blue\)$'):
+        inf(RasterArray(np.zeros((4, 6, 5), np.uint8)))
+    # the transposed array is the scene: the same map as (rows, cols, bands)
+    res = inf(RasterArray(chw.transpose(1, 2, 0), TRANSFORM, 'EPSG:32633'),
+              crop=32)
+    ref = inf(RasterArray(img, TRANSFORM, 'EPSG:32633'), crop=32)
+    assert res.pred.shape == (100, 150)
+    np.testing.assert_array_equal(res.pred, ref.pred)
+    # probs are (classes, H, W), softmax over the classes
+    res = inf(RasterArray(img, TRANSFORM, 'EPSG:32633'), crop=32, probs=True)
+    assert res.probs.shape == (4, 100, 150)
+    np.testing.assert_allclose(res.probs.sum(0), 1, rtol=1e-5)
+    np.testing.assert_array_equal(res.probs.argmax(0), res.pred)
+
+
+def test_transform_without_crs_is_a_note(pixel_model):
+    import warnings
+    from mmringmoe.apis import RasterArray, RSInferencer
+    from mmringmoe.apis.rs_inferencer import InferenceNote
+    cfg, _, ckpt = pixel_model
+    inf = RSInferencer(cfg, ckpt)
+    img = np.zeros((20, 20, 3), np.uint8)
+    with pytest.warns(InferenceNote, match='has a transform but no CRS'):
+        res = inf(RasterArray(img, TRANSFORM), crop=16)
+    assert res.crs is None and res.transform == TRANSFORM
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', InferenceNote)
+        inf(RasterArray(img, TRANSFORM, 'EPSG:32633'), crop=16)
+        inf(RasterArray(img), crop=16)  # nothing georeferenced: no note
+
+
+def test_quicklook_size_must_be_positive(pixel_model, tmp_path):
+    from mmringmoe.apis import RSInferencer, build_scene
+    from mmringmoe.apis.quicklook import render_quicklook
+    cfg, _, ckpt = pixel_model
+    inf = RSInferencer(cfg, ckpt)
+    scene = write_geotiff(tmp_path / 's.tif', np.zeros((20, 30, 3),
+                                                       np.uint8))
+    res = inf(scene, crop=16)
+    png = tmp_path / 'look.png'
+    for size in (0, -5, 2.5):
+        with pytest.raises(ValueError, match=r'show size \(--show-size, '
+                           r'max_size=\) must be an integer > 0'):
+            render_quicklook(res, build_scene(scene), inf.spec, str(png),
+                             max_size=size)
+        assert not png.exists()
+    # decimated by an integer factor: 30 x 20 at 16 -> every 2nd pixel
+    from mmringmoe.apis.quicklook import _decimated
+    arr, _, step = _decimated(build_scene(scene).sources['img'], 16)
+    assert step == 2 and arr.shape[:2] == (10, 15)

@@ -57,7 +57,8 @@ def parse_args(argv=None):
     p.add_argument('--show', help='write a quick-look PNG with the '
                    'prediction drawn over the scene')
     p.add_argument('--show-size', type=int, default=1024,
-                   help='longer side of the quick look in pixels')
+                   help='the quick look\'s longer side is at most this many '
+                   'pixels (the scene decimated by an integer factor)')
     p.add_argument('--force', action='store_true',
                    help='replace existing outputs (never an input)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -88,9 +89,13 @@ def _one_line(shown):
     ``warning: ...`` line on stderr and leaves the others to ``shown``."""
     from mmringmoe.apis.model_spec import InferenceWarning
 
+    from mmringmoe.apis.rs_inferencer import InferenceNote
+
     def show(message, category, *args, **kwargs):
         if issubclass(category, InferenceWarning):
             print(f'warning: {message}', file=sys.stderr)
+        elif issubclass(category, InferenceNote):
+            print(f'note: {message}', file=sys.stderr)
         else:
             shown(message, category, *args, **kwargs)
     return show
@@ -103,9 +108,31 @@ def infer(args):
         return _infer(args)
 
 
+def _check_options(args):
+    """One-line refusals of option values, before anything is built, read
+    or written: the device, and crop / batch size / quick-look size."""
+    from mmringmoe.engine.cli import UserError
+    from mmringmoe.apis.rs_inferencer import check_device, check_positive
+    try:
+        check_device(args.device)
+        if args.crop is not None:
+            check_positive('--crop', args.crop)
+        if args.overlap is not None and args.overlap < 0:
+            raise ValueError(f'--overlap must be >= 0, got {args.overlap}')
+        check_positive('--batch-size', args.batch_size)
+        check_positive('--show-size', args.show_size)
+    except ValueError as e:
+        raise UserError(f'--{str(e)}' if str(e).startswith('device ')
+                        else str(e)) from e
+    if args.stats is not None and not osp.isfile(args.stats):
+        raise UserError(f'statistics file {args.stats} (--stats) does not '
+                        'exist')
+
+
 def _infer(args):
     from mmringmoe.apis.track_inferencer import (infer_tracking,
                                                  is_tracking_config)
+    _check_options(args)
     if args.tta and is_tracking_config(args.config):
         from mmringmoe.engine.cli import UserError
         raise UserError(f'--tta {args.tta} is for segmentation, change '
@@ -121,6 +148,11 @@ def _infer(args):
     from mmringmoe.apis.writers import check_output_path
     paths = [args.input] + [p for p in (args.input2, args.sar) if p]
     for path in paths:
+        if osp.isdir(path):
+            raise cli.UserError(
+                f'input {path} is a folder; a folder of frames (or a video) '
+                f'is an input for tracking configs only and {args.config} is '
+                'not one: give a raster file')
         if not osp.isfile(path):
             raise FileNotFoundError(f'input {path} does not exist')
     outs = [args.out] + ([args.show] if args.show else [])

@@ -222,10 +222,30 @@ def _backbone_modalities(cfg) -> Tuple[str, ...]:
     return tuple(mods) if mods else ()
 
 
+def _layout_hint(src, bands: int) -> str:
+    """For an in-memory array whose first axis has ``bands`` entries and
+    whose last does not: the hint that it is rasterio's (bands, rows, cols)
+    layout (``RasterArray`` takes (rows, cols, bands)); else ''."""
+    arr = getattr(src, '_arr', None)
+    if getattr(src, 'path', None) is not None or arr is None or \
+            arr.ndim != 3 or arr.shape[0] != bands or arr.shape[2] == bands:
+        return ''
+    return (f'; its shape {tuple(arr.shape)} looks like (bands, rows, cols) '
+            "as rasterio's read() gives; RasterArray takes (rows, cols, "
+            'bands): pass arr.transpose(1, 2, 0)')
+
+
 def _stats_from(meta: dict, stats_file: Optional[str]) -> Optional[dict]:
     if stats_file is not None:
-        with open(stats_file) as f:
-            return json.load(f)
+        if not osp.isfile(stats_file):
+            raise FileNotFoundError(f'statistics file {stats_file} '
+                                    '(--stats, stats=) does not exist')
+        try:
+            with open(stats_file) as f:
+                return json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f'statistics file {stats_file} (--stats, '
+                             f'stats=) is not JSON: {e}') from None
     stats = (meta.get('inference') or {}).get('stats')
     return dict(stats) if stats else None
 
@@ -428,7 +448,8 @@ class WindowLoader:
                 if max(opt_bands) >= count:
                     raise ValueError(
                         f'{src.name!r} has {count} band(s); the model picks '
-                        f'bands {list(opt_bands)} (modality opt)')
+                        f'bands {list(opt_bands)} (modality opt)'
+                        + _layout_hint(src, max(opt_bands) + 1))
                 continue
             if self.kind == 'opt_sar' and role.modality == 'sar_l2' and \
                     self.cfg.get('sar_band') is not None:
@@ -438,7 +459,8 @@ class WindowLoader:
                 raise ValueError(
                     f'{src.name!r} has {count} band(s) but the model expects '
                     f'{want} for modality {role.modality!r}'
-                    + (f' ({order})' if order else ''))
+                    + (f' ({order})' if order else '')
+                    + _layout_hint(src, want))
 
     def _check_mmcv_order(self, src, count: int, want: int):
         """Refuse a raster whose bands mmcv's loader does not give as a

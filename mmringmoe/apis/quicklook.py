@@ -96,9 +96,21 @@ def _ramp(x: np.ndarray) -> np.ndarray:
 def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
                      alpha: float = 0.5, overwrite: bool = False):
     """Write ``path`` (PNG): the scene (first raster; date 2 for change
-    detection) with ``result`` drawn over it."""
+    detection) with ``result`` drawn over it, read decimated by the
+    smallest integer factor that brings its longer side to at most
+    ``max_size`` pixels (a 2000 x 1500 scene at 1024: every 2nd pixel,
+    1000 x 750).
+
+    Raises:
+        ValueError: ``max_size`` not an integer > 0.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
     import os.path as osp
     from PIL import Image, ImageDraw
+    if isinstance(max_size, bool) or not isinstance(
+            max_size, (int, np.integer)) or max_size <= 0:
+        raise ValueError(f'show size (--show-size, max_size=) must be an '
+                         f'integer > 0, got {max_size!r}')
     if osp.exists(path) and not overwrite:
         raise FileExistsError(f'output {path!r} exists')
     spec.loader.check_bands(scene)  # an alpha band the model reads is data

@@ -75,8 +75,10 @@ class SceneResult(NamedTuple):
             -9999) when no ``out`` was given (else None: read ``out``); for
             detection the GeoJSON dict; for classification the per-window
             class map ``(rows, cols)`` uint8.
-        probs: ``(C, H, W)`` float32 class probabilities when asked and no
-            ``out`` was given.
+        probs: ``(classes, H, W)`` float32 class probabilities (band ``i``
+            is ``classes[i]``, softmax over the first axis) when asked and no
+            ``out`` was given; for classification ``(1, rows, cols)``, the
+            top class score of each window.
         crs (str | None): WKT of the scene (and output) CRS.
         transform (tuple | None): affine of ``pred`` (rasterio order).
         nodata: value marking nodata in ``pred``.
@@ -117,6 +119,120 @@ def core_bounds(starts: Sequence[int], size: int, length: int) -> List[int]:
         b.append((s1 + s0 + size) / 2.0)
     b.append(float(length))
     return b
+
+
+class InferenceNote(UserWarning):
+    """Something the user should know about an output that is not an error
+    (e.g. an input with a transform but no CRS gives an output without a
+    CRS); ``tools/infer.py`` prints it as one ``note: ...`` line."""
+
+
+def check_device(device) -> torch.device:
+    """``torch.device(device)`` after checking it can be used here.
+
+    Raises:
+        ValueError: one line for a string torch does not parse, a device
+            type other than ``cpu`` / ``cuda``, ``cuda`` without a usable
+            GPU (``torch.cuda.is_available()`` False) or a GPU index past
+            ``torch.cuda.device_count()``.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f'device {device!r} is not a device; expected '
+                         "'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type not in ('cpu', 'cuda'):
+        raise ValueError(f'device {device!r} has type {dev.type!r}; expected '
+                         "'cpu', 'cuda' or 'cuda:N'")
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'device {device!r}: no CUDA GPU is usable on '
+                             'this machine (torch.cuda.is_available() is '
+                             "False); expected device 'cpu' here")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f'device {device!r}: this machine has {n} CUDA '
+                             f'GPU(s), cuda:0 to cuda:{n - 1}')
+    return dev
+
+
+def check_positive(name: str, value, minimum: int = 1):
+    """Refuse an integer option (``value`` or each of a pair) below
+    ``minimum``, in one line naming ``name``.
+
+    Raises:
+        ValueError: ``{name} must be >= {minimum}`` (``> 0`` for 1) with the
+            value found.
+    """
+    values = value if isinstance(value, (tuple, list)) else (value, )
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) \
+                or v < minimum:
+            want = '> 0' if minimum == 1 else f'>= {minimum}'
+            raise ValueError(f'{name} must be an integer {want}, got '
+                             f'{value!r}')
+
+
+RASTER_EXTS = ('.tif', '.tiff')
+JSON_EXTS = ('.geojson', '.json')
+
+
+def check_output_ext(out: str, task: str, topk_json: bool = False):
+    """Refuse an output name whose extension is not what ``task`` writes:
+    a GeoTIFF (``.tif`` / ``.tiff``) for segmentation, change detection,
+    depth and the per-window class map of classification; GeoJSON
+    (``.geojson`` / ``.json``) for detection; JSON (``.json``) for the top-k
+    of a classification scene smaller than one window (``topk_json``).
+
+    Raises:
+        ValueError: one line naming ``out``, its extension and the expected
+            ones.
+    """
+    if task in DENSE_TASKS or (task == 'classification' and not topk_json):
+        exts, what = RASTER_EXTS, 'a GeoTIFF'
+        if task == 'classification':
+            what += ' (per-window class map)'
+    elif task == 'classification':
+        exts, what = ('.json', ), ('JSON (top-k classes: the scene is '
+                                   'smaller than one window)')
+    else:
+        exts, what = JSON_EXTS, 'a GeoJSON FeatureCollection'
+    ext = osp.splitext(out)[1]
+    if ext.lower() not in exts:
+        raise ValueError(f'output {out!r} has extension {ext or "none"!r} '
+                         f'but a {task} model writes {what}: expected '
+                         + ' or '.join(exts))
+
+
+_ROLE_INPUTS = {
+    ('img', ): 'one raster (INPUT)',
+    ('date1', 'date2'): 'a change detection pair (INPUT INPUT2; API: '
+                        '(date1, date2))',
+    ('opt', 'sar_l2'): "an optical and a SAR-L2 raster (INPUT --sar SAR; "
+                       "API: {'opt': ..., 'sar_l2': ...})",
+}
+
+
+def _input_roles(inputs) -> Tuple[List[str], List[str]]:
+    """``(roles, names)`` :func:`build_scene` would give ``inputs``,
+    without reading anything."""
+    from .scene import RasterArray
+
+    def name(x):
+        if isinstance(x, RasterArray):
+            return x.name
+        if isinstance(x, (str, os.PathLike)):
+            return os.fspath(x)
+        if isinstance(x, dict) and 'name' in x:
+            return str(x['name'])
+        return '<array>'
+    if isinstance(inputs, (tuple, list)) and not isinstance(inputs,
+                                                            RasterArray):
+        return (['date1', 'date2'][:len(inputs)] + ['?'] * (len(inputs) - 2),
+                [name(x) for x in inputs])
+    if isinstance(inputs, dict) and 'array' not in inputs:
+        return [str(k) for k in inputs], [name(v) for v in inputs.values()]
+    return ['img'], [name(inputs)]
 
 
 class RSInferencer(BaseInferencer):
@@ -175,7 +291,16 @@ class RSInferencer(BaseInferencer):
         import_scope(cfg)  # registers the config's toolbox (mmrotate too)
         scope = scope or cfg.get('default_scope', None) or 'mmringmoe'
         init_default_scope(scope)
+        if stats is not None and not osp.isfile(stats):
+            raise FileNotFoundError(f'statistics file {stats} (--stats, '
+                                    'stats=) does not exist')
+        self.device = check_device(device)
         self._stats_file = stats
+        self._config_name = (osp.basename(str(config))
+                             if isinstance(config, (str, os.PathLike))
+                             else osp.basename(
+                                 getattr(cfg, 'filename', None) or '')
+                             or 'the config')
         self.checkpoint_meta: dict = {}
         super().__init__(model=cfg, weights=checkpoint, device=device,
                          scope=scope)
@@ -314,27 +439,47 @@ class RSInferencer(BaseInferencer):
                 equal to an input, bad crop/overlap, ``tta`` unknown or given
                 for a detection / classification model.
             FileExistsError: ``out`` exists and ``overwrite`` is False.
+            FileNotFoundError: an input path that does not exist.
+
+        Warns:
+            InferenceNote: the scene has a transform but no CRS (so has the
+                output).
         """
-        if tta is not None:  # before anything is read or written
+        # options first, before anything is read or written
+        task = self.spec.task
+        if tta is not None:
             from .tta import check_tta
-            check_tta(tta, self.spec.task, DENSE_TASKS)
-        scene = build_scene(inputs)
-        self.spec.loader.check(scene)
-        if out is not None:
-            check_output_path(out, scene.paths, overwrite)
-            if probs:
-                check_output_path(self._probs_path(out), scene.paths,
-                                  overwrite)
+            check_tta(tta, task, DENSE_TASKS)
+        if crop is not None:
+            check_positive('crop', crop)
+        check_positive('batch_size', batch_size)
         crop = _pair(crop) if crop is not None else self.spec.crop
         if overlap is None:
             overlap = (crop[0] // 4, crop[1] // 4)
         overlap = _pair(overlap)
-        if min(crop) <= 0 or any(o < 0 or o >= c
-                                 for o, c in zip(overlap, crop)):
+        if any(o < 0 or o >= c for o, c in zip(overlap, crop)):
             raise ValueError(f'overlap {overlap} must lie in [0, crop) for '
                              f'crop {crop}')
+        if out is not None and task != 'classification':
+            check_output_ext(out, task)
+        self._check_roles(inputs)
+        scene = build_scene(inputs)
+        self.spec.loader.check(scene)
+        if out is not None:
+            if task == 'classification':
+                check_output_ext(out, task, scene.height <= crop[0]
+                                 and scene.width <= crop[1])
+            check_output_path(out, scene.paths, overwrite)
+            if probs:
+                check_output_path(self._probs_path(out), scene.paths,
+                                  overwrite)
+        if scene.transform is not None and scene.crs is None:
+            import warnings
+            warnings.warn(
+                f'{scene.name} has a transform but no CRS (e.g. a world '
+                'file without .prj / .aux.xml), so the output has a '
+                'transform and no CRS', InferenceNote, stacklevel=2)
         stride = (crop[0] - overlap[0], crop[1] - overlap[1])
-        task = self.spec.task
         if task == 'classification':
             return self._classify(scene, out, crop, batch_size, overwrite,
                                   skip_nodata, topk, progress)
@@ -347,6 +492,26 @@ class RSInferencer(BaseInferencer):
                                progress, tta)
         return self._detect(scene, windows, crop, stride, out, batch_size,
                             overwrite, skip_nodata, progress)
+
+    def _check_roles(self, inputs):
+        """Refuse inputs of another kind than the model reads (one raster,
+        a date pair, optical + SAR-L2) in one line naming the model's task
+        and config, what it takes and the files given, before any grid
+        check between the files."""
+        want = [r.role for r in self.spec.roles]
+        roles, names = _input_roles(inputs)
+        if roles == want or set(roles) == set(want):
+            return
+        takes = _ROLE_INPUTS.get(tuple(want), f'the rasters {want}')
+        if 'sar_l2' in roles and 'sar_l2' not in want:
+            given = 'a SAR-L2 raster (--sar) it has no input for'
+        elif len(roles) > len(want):
+            given = f'{len(roles)} rasters'
+        else:
+            given = _ROLE_INPUTS.get(tuple(roles), f'the rasters {roles}')
+        raise ValueError(f'the {self.spec.task} model of '
+                         f'{self._config_name} takes {takes}, but was given '
+                         f'{given}: {", ".join(names)}')
 
     @staticmethod
     def _probs_path(out: str) -> str:
@@ -669,4 +834,6 @@ def box_polygons(boxes: torch.Tensor) -> np.ndarray:
                      np.stack([x2, y2], -1), np.stack([x1, y2], -1)], 1)
 
 
-__all__ = ['RSInferencer', 'SceneResult', 'core_bounds', 'box_polygons']
+__all__ = ['RSInferencer', 'SceneResult', 'InferenceNote', 'core_bounds',
+           'box_polygons', 'check_device', 'check_output_ext',
+           'check_positive']

@@ -22,10 +22,15 @@ from mmringmoe.datasets.transforms.raster_io import (AmbiguousNpyLayout,
 
 
 class RasterArray(NamedTuple):
-    """An in-memory scene: ``array`` ``(H, W[, C])`` with optional ``crs``
-    (WKT / ``'EPSG:4326'``), ``transform`` (6-tuple, rasterio order),
-    ``nodata`` and ``valid_mask`` ``(H, W)`` bool (default: from
-    ``nodata`` and NaN/Inf, :func:`valid_mask_from`)."""
+    """An in-memory scene: ``array`` ``(H, W[, C])`` = (rows, cols, bands),
+    bands last, with optional ``crs`` (WKT / ``'EPSG:4326'``),
+    ``transform`` (6-tuple, rasterio order), ``nodata`` and ``valid_mask``
+    ``(H, W)`` bool (default: from ``nodata`` and NaN/Inf,
+    :func:`valid_mask_from`).
+
+    rasterio's ``ds.read()`` gives ``(bands, rows, cols)``: pass
+    ``arr.transpose(1, 2, 0)`` (an array whose first axis has the model's
+    band count and whose last does not is refused with that hint)."""
     array: np.ndarray
     transform: Optional[Tuple[float, ...]] = None
     crs: Optional[str] = None
@@ -75,6 +80,10 @@ class SceneSource:
             self.nodata = source.nodata
         else:
             path = os.fspath(source)
+            if osp.isdir(path):
+                raise ValueError(
+                    f'input {path} is a folder; a folder of frames is an '
+                    'input for tracking configs only: give a raster file')
             try:
                 info = raster_info(path)
             except AmbiguousNpyLayout as err:  # its npy_layout= is no option
