@@ -624,25 +624,38 @@ class RSTrackInferencer(RSInferencer):
     def _draw_frame(vis, rgb: np.ndarray, rows, score_thr: float,
                     seq: FrameSequence):
         """Draw the boxes of one frame (rows ``frame, id, x, y, w, h,
-        score``) on ``rgb``: outline and id label in the track's colour."""
+        score``) on ``rgb`` (uint8 ``(H, W, 3)``, the frame as stored):
+        outline and id label in the track's colour. The canvas is the frame
+        at its own size: parts of boxes past its edges are cut off, a label
+        sits at the box's top-left corner moved into the frame, a box wholly
+        outside gets none."""
         vis.set_image(rgb)
+        h, w = rgb.shape[:2]
         rows = [r for r in rows if r[6] >= score_thr]
-        if not rows:
-            return
-        r = np.array(rows)
-        boxes = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4],
-                          r[:, 3] + r[:, 5]], 1)
-        colors = [track_color(int(t)) for t in r[:, 1]]
-        lw = max(1, round(min(seq.height, seq.width) / 300))
-        vis.draw_bboxes(torch.from_numpy(boxes), edge_colors=colors,
-                        line_widths=lw)
-        size = max(8, round(min(seq.height, seq.width) / 50))
-        for box, t, c in zip(boxes, r[:, 1], colors):
-            vis.draw_texts(str(int(t)), np.array(box[:2]) + lw,
-                           colors='black', font_sizes=size,
-                           bboxes=[dict(facecolor=[v / 255 for v in c],
-                                        alpha=0.8, pad=0.5,
-                                        edgecolor='none')])
+        if rows:
+            r = np.array(rows)
+            boxes = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4],
+                              r[:, 3] + r[:, 5]], 1)
+            colors = [track_color(int(t)) for t in r[:, 1]]
+            lw = max(1, round(min(seq.height, seq.width) / 300))
+            vis.draw_bboxes(torch.from_numpy(boxes), edge_colors=colors,
+                            line_widths=lw)
+            size = max(8, round(min(seq.height, seq.width) / 50))
+            for box, t, c in zip(boxes, r[:, 1], colors):
+                if box[0] >= w or box[1] >= h or box[2] <= 0 or box[3] <= 0:
+                    continue  # no part of the box is in the frame
+                # a box reaching past the top/left edge: label at the edge
+                vis.draw_texts(str(int(t)), np.maximum(box[:2], 0) + lw,
+                               colors='black', font_sizes=size,
+                               bboxes=[dict(facecolor=[v / 255 for v in c],
+                                            alpha=0.8, pad=0.5,
+                                            edgecolor='none')])
+        # matplotlib >= 3.11 autoscales the view in Axes.add_collection
+        # (mmengine's draw_bboxes): a box reaching past the frame widened
+        # the view and the frame shrank inside a white canvas. The view is
+        # the frame, pixel for pixel, as imshow(extent=...) set it.
+        vis.ax_save.set_xlim(0, w)
+        vis.ax_save.set_ylim(h, 0)
 
 
 def write_mot_txt(path: str, tracks: np.ndarray, overwrite: bool = False):
