@@ -67,7 +67,7 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
         argv += [str(out)]
         expect = 'exists; pass --force'
     elif case == 'show_is_out':
-        same = str(tmp_path / 'same.tif')
+        same = str(tmp_path / 'same.png')  # a .png --out: said first
         argv += [same, '--show', same, '--force']
         expect = 'is also an output of this run'
     elif case == 'input2_and_sar':  # was a traceback (ValueError)
@@ -102,7 +102,7 @@ def test_cli_bad_input_is_one_line_and_inputs_untouched(setup, tmp_path,
     if case == 'exists':
         assert (tmp_path / 'old.tif').read_bytes() == b'keep me'
     if case == 'show_is_out':
-        assert not (tmp_path / 'same.tif').exists()
+        assert not (tmp_path / 'same.png').exists()
     assert not list(tmp_path.glob('*.part'))
 
 
@@ -150,7 +150,8 @@ def test_window_bar_counts_windows_on_a_terminal_only():
 # --- the new-user trial: every bad option or input is one line, before
 # --- anything is written (the map, its _probs file, the quick look)
 @pytest.mark.parametrize('case', [
-    'device_cuda', 'device_bad', 'show_size_0', 'show_size_neg', 'folder',
+    'device_cuda', 'device_bad', 'show_size_0', 'show_size_neg', 'show_jpg',
+    'show_no_ext', 'folder',
     'out_png', 'out_geojson', 'crop_0', 'crop_neg', 'batch_0', 'stats',
     'pair_to_single', 'sar_to_optical'])
 def test_cli_trial_refusals(setup, tmp_path, capsys, monkeypatch, case):
@@ -166,6 +167,12 @@ def test_cli_trial_refusals(setup, tmp_path, capsys, monkeypatch, case):
                         '--show-size must be an integer > 0, got 0'),
         'show_size_neg': (['--show', png, '--show-size', -5],
                           '--show-size must be an integer > 0, got -5'),
+        'show_jpg': (['--show', str(tmp_path / 'look.jpg')],
+                     "(--show) has extension '.jpg'; the quick look is a "
+                     'PNG: expected .png'),
+        'show_no_ext': (['--show', str(tmp_path / 'look')],
+                        "(--show) has extension 'none'; the quick look is a "
+                        'PNG: expected .png'),
         'crop_0': (['--crop', 0], '--crop must be an integer > 0, got 0'),
         'crop_neg': (['--crop', -5], '--crop must be an integer > 0, got -5'),
         'batch_0': (['--batch-size', 0],

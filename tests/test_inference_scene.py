@@ -464,6 +464,13 @@ def test_quicklook_size_must_be_positive(pixel_model, tmp_path):
             render_quicklook(res, build_scene(scene), inf.spec, str(png),
                              max_size=size)
         assert not png.exists()
+    for name in ('look.jpg', 'look'):  # PIL: a JPEG / an error
+        with pytest.raises(ValueError, match=r"\(--show\) has extension "
+                           r"'(\.jpg|none)'; the quick look is a PNG: "
+                           r'expected \.png'):
+            render_quicklook(res, build_scene(scene), inf.spec,
+                             str(tmp_path / name))
+        assert not (tmp_path / name).exists()
     # decimated by an integer factor: 30 x 20 at 16 -> every 2nd pixel
     from mmringmoe.apis.quicklook import _decimated
     arr, _, step = _decimated(build_scene(scene).sources['img'], 16)

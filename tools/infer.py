@@ -124,6 +124,12 @@ def _check_options(args):
     except ValueError as e:
         raise UserError(f'--{str(e)}' if str(e).startswith('device ')
                         else str(e)) from e
+    if args.show is not None:
+        from mmringmoe.apis.quicklook import check_quicklook_path
+        try:
+            check_quicklook_path(args.show)
+        except ValueError as e:
+            raise UserError(str(e)) from e
     if args.stats is not None and not osp.isfile(args.stats):
         raise UserError(f'statistics file {args.stats} (--stats) does not '
                         'exist')

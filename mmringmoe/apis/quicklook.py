@@ -93,6 +93,21 @@ def _ramp(x: np.ndarray) -> np.ndarray:
     return (colormaps['viridis'](x)[..., :3] * 255).astype(np.uint8)
 
 
+def check_quicklook_path(path: str):
+    """Refuse a quick-look name that is not ``.png`` (PIL would pick the
+    format from the extension, or fail after the map was written).
+
+    Raises:
+        ValueError: one line naming ``path``, its extension and ``.png``.
+    """
+    import os.path as osp
+    ext = osp.splitext(path)[1]
+    if ext.lower() != '.png':
+        raise ValueError(f'quick look {path!r} (--show) has extension '
+                         f'{ext or "none"!r}; the quick look is a PNG: '
+                         'expected .png')
+
+
 def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
                      alpha: float = 0.5, overwrite: bool = False):
     """Write ``path`` (PNG): the scene (first raster; date 2 for change
@@ -102,7 +117,8 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
     1000 x 750).
 
     Raises:
-        ValueError: ``max_size`` not an integer > 0.
+        ValueError: ``max_size`` not an integer > 0; ``path`` not a
+            ``.png`` name (:func:`check_quicklook_path`).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import os.path as osp
@@ -111,6 +127,7 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
             max_size, (int, np.integer)) or max_size <= 0:
         raise ValueError(f'show size (--show-size, max_size=) must be an '
                          f'integer > 0, got {max_size!r}')
+    check_quicklook_path(path)
     if osp.exists(path) and not overwrite:
         raise FileExistsError(f'output {path!r} exists')
     spec.loader.check_bands(scene)  # an alpha band the model reads is data
@@ -178,7 +195,7 @@ def render_quicklook(result, scene, spec, path: str, max_size: int = 1024,
               else (0, 0, 0) for i in present]
     lines.append(shown.legend)
     img = legend_below(np.asarray(img), names, colors, lines)
-    Image.fromarray(img).save(path)
+    Image.fromarray(img).save(path, format='PNG')
     return path
 
 
@@ -234,5 +251,5 @@ def _read_pred(result, step: int, shape: Tuple[int, int]) -> np.ndarray:
         return ds.read(1, out_shape=shape, resampling=Resampling.nearest)
 
 
-__all__ = ['render_quicklook', 'scene_rgb', 'scene_display', 'legend_below',
+__all__ = ['render_quicklook', 'check_quicklook_path', 'scene_rgb', 'scene_display', 'legend_below',
            'classes_present']
