@@ -333,3 +333,126 @@ def test_show_dir_tracking(tmp_path):
     metrics, pngs = run_show(cfg_file, ckpt, tmp_path)
     assert metrics['motchallenge-metric/IDSW'] == 0
     _check_pngs(pngs, 10)
+
+
+# ------------------------------------------ boxes reaching past the image
+#: display image size (W, H) and boxes in its pixels: past the top-left
+#: corner, past the bottom-right corner, inside.
+VIEW_W, VIEW_H = 192, 144
+HBOXES = ((-30., -20., 40., 30.), (130., 90., 230., 180.),
+          (70., 60., 110., 85.))
+#: rotated boxes (cx, cy, w, h, angle in radians), same three cases
+RBOXES = ((10., 8., 60., 30., 0.5), (185., 138., 50., 40., -0.3),
+          (80., 60., 40., 20., 0.7))
+
+
+def _hbox_corners(b):
+    x1, y1, x2, y2 = b
+    return np.array([(x1, y1), (x2, y1), (x2, y2), (x1, y2)], float)
+
+
+def _rbox_corners(b):
+    """Corners of a rotated box, as mmrotate's rbox -> qbox."""
+    cx, cy, w, h, t = b
+    c, s = np.cos(t), np.sin(t)
+    dx = np.array([-w, w, w, -w]) / 2
+    dy = np.array([-h, -h, h, h]) / 2
+    return np.stack([cx + dx * c - dy * s, cy + dx * s + dy * c], 1)
+
+
+def _away_from_drawing(shape, polygons, anchors, margin=4.,
+                       label=(100, 60)):
+    """(H, W) bool: pixels whose centre is farther than ``margin`` from
+    every polygon edge and outside the label rectangles (``label`` =
+    width, height right/down of an anchor, moved into the image)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    near = np.zeros((h, w), bool)
+    for poly in polygons:
+        for p, q in zip(poly, np.roll(poly, -1, 0)):
+            d = q - p
+            t = np.clip(((xx - p[0]) * d[0] + (yy - p[1]) * d[1]) /
+                        max(d @ d, 1e-9), 0, 1)
+            near |= np.hypot(xx - p[0] - t * d[0],
+                             yy - p[1] - t * d[1]) < margin
+    for ax, ay in anchors:
+        x0 = int(np.clip(np.floor(ax) - margin, 0, w))
+        y0 = int(np.clip(np.floor(ay) - margin, 0, h))
+        near[y0:max(int(ay) + label[1], 0), x0:max(int(ax) + label[0], 0)] \
+            = True
+    return ~near
+
+
+def _past_edges_sample(kind):
+    """Data sample of ``kind`` ('det', 'rot', 'track') with the boxes above
+    as prediction (score 0.9) and, for det/rot, as ground truth."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    n = 3
+    sample = DetDataSample()
+    if kind == 'det':
+        boxes = torch.tensor(HBOXES)
+    elif kind == 'rot':
+        from mmrotate.structures.bbox import RotatedBoxes
+        boxes = RotatedBoxes(torch.tensor(RBOXES))
+    else:
+        boxes = torch.tensor(HBOXES)
+    inst = InstanceData(bboxes=boxes, labels=torch.zeros(n, dtype=torch.long),
+                        scores=torch.full((n, ), 0.9))
+    if kind == 'track':
+        inst.instances_id = torch.arange(1, n + 1)
+        sample.pred_track_instances = inst
+    else:
+        sample.pred_instances = inst
+        gt = InstanceData(bboxes=boxes, labels=torch.zeros(n,
+                                                           dtype=torch.long))
+        sample.gt_instances = gt
+    return sample
+
+
+@pytest.mark.parametrize('kind', ['det', 'rot', 'track'])
+@pytest.mark.parametrize('k', [1, 2])
+def test_painted_boxes_past_the_image_keep_the_image_view(kind, k):
+    """PredictionPainter (tools/test.py --show-dir, make_gallery) with
+    boxes reaching past the image: matplotlib >= 3.11 autoscaled the view to
+    the boxes (Axes.add_collection in mmengine's draw_bboxes /
+    draw_polygons) and the image shrank inside white. Every panel is the
+    image at its (upscaled) size; every pixel away from the outlines and
+    labels is the image's own."""
+    from mmringmoe.visualization import DisplayImage, PredictionPainter
+    from mmringmoe.visualization.overlay import text_strip
+    rng = np.random.default_rng(1)
+    disp = rng.integers(0, 256, (VIEW_H, VIEW_W, 3), dtype=np.uint8)
+    painter = PredictionPainter(dict(classes=('ship', )),
+                                min_size=VIEW_H * k)
+    sample = _past_edges_sample(kind)
+    fig = painter.paint(sample, [DisplayImage(disp, 'test display')])
+    image = np.kron(disp, np.ones((k, k, 1), np.uint8))
+    h, w = image.shape[:2]
+    if kind == 'rot':
+        polys = [_rbox_corners((b[0] * k, b[1] * k, b[2] * k, b[3] * k,
+                                b[4])) for b in RBOXES]
+        anchors = [(b[0] * k, b[1] * k) for b in RBOXES]  # label at centre
+    else:
+        polys = [_hbox_corners(np.array(b) * k) for b in HBOXES]
+        anchors = [(max(b[0] * k, 0), max(b[1] * k, 0)) for b in HBOXES]
+    # the case under test: outlines past all four edges
+    allc = np.concatenate(polys)
+    assert allc.min(0).max() < 0 and (allc.max(0) > (w, h)).all()
+    titles = (['tracks (score > 0.3)'] if kind == 'track' else
+              ['ground truth', 'prediction (score > 0.3)'])
+    assert fig.shape[1] == len(titles) * w + 4 * (len(titles) - 1)
+    away = _away_from_drawing((h, w), polys, anchors)
+    assert away.mean() > 0.4
+    for i, title in enumerate(titles):
+        r, c = _panel_origin(titles, [w] * len(titles), i)
+        assert r == text_strip([title], w).shape[0]
+        panel = fig[r:r + h, c:c + w]
+        np.testing.assert_array_equal(panel[away], image[away])
+        # the inside box is drawn: its outline's bottom edge is not image
+        x1, y1 = (polys[2].min(0) + 0.5).astype(int)
+        x2, y2 = (polys[2].max(0) - 0.5).astype(int)
+        if kind != 'rot':
+            row = panel[y2, x1 + 2:x2 - 2].astype(int)
+            assert (np.abs(row - image[y2, x1 + 2:x2 - 2]).max(1)
+                    > 20).mean() > 0.8

@@ -9,7 +9,10 @@ rotated boxes and track ids are drawn by the parent classes' own methods
 ``RotLocalVisualizer._draw_instances``, mmdet
 ``TrackLocalVisualizer._draw_instances``). :class:`PredictionPainter` picks
 the right one from the data sample's fields and composes the figure (panels,
-class legend, display legend).
+class legend, display legend). Each panel is the display image at its own
+(upscaled) size, boxes past its edges cut off there
+(:class:`~mmringmoe.visualization.image_view.ImageViewMixin`: matplotlib
+>= 3.11 would otherwise shrink the image inside white to fit them).
 """
 import itertools
 from typing import List, Optional, Sequence, Tuple
@@ -21,6 +24,7 @@ from mmseg.visualization import SegLocalVisualizer
 
 from mmringmoe.registry import VISUALIZERS
 from .display import DisplayImage, paint_nodata
+from .image_view import ImageViewMixin
 from .overlay import change_overlay, colorbar, colormap, figure, vstack
 
 try:  # mmrotate is optional at import time (rotated detection only)
@@ -47,7 +51,7 @@ def _rep(a: np.ndarray, k: int) -> np.ndarray:
 
 
 @VISUALIZERS.register_module()
-class RSSegLocalVisualizer(SegLocalVisualizer):
+class RSSegLocalVisualizer(ImageViewMixin, SegLocalVisualizer):
     """mmseg's ``SegLocalVisualizer`` over an RS display image; nodata
     pixels keep :data:`NODATA_COLOR` in every panel."""
 
@@ -137,7 +141,7 @@ def _scaled(instances, k: int):
 
 
 @VISUALIZERS.register_module()
-class RSDetLocalVisualizer(_BoxPanels, DetLocalVisualizer):
+class RSDetLocalVisualizer(_BoxPanels, ImageViewMixin, DetLocalVisualizer):
     """mmdet's ``DetLocalVisualizer`` (horizontal boxes, class: score) over
     an RS display image."""
 
@@ -145,7 +149,8 @@ class RSDetLocalVisualizer(_BoxPanels, DetLocalVisualizer):
 if RotLocalVisualizer is not None:
 
     @VISUALIZERS.register_module()
-    class RSRotLocalVisualizer(_BoxPanels, RotLocalVisualizer):
+    class RSRotLocalVisualizer(_BoxPanels, ImageViewMixin,
+                               RotLocalVisualizer):
         """mmrotate's ``RotLocalVisualizer`` (rotated boxes, class: score)
         over an RS display image."""
 else:  # pragma: no cover
@@ -165,7 +170,7 @@ class _Tab10:
 
 
 @VISUALIZERS.register_module()
-class RSTrackLocalVisualizer(TrackLocalVisualizer):
+class RSTrackLocalVisualizer(ImageViewMixin, TrackLocalVisualizer):
     """mmdet's ``TrackLocalVisualizer`` (boxes coloured by track id, labels
     ``class / id | score``) over an RS display image. Without seaborn, track
     colours come from matplotlib's tab10 (:class:`_Tab10`)."""
