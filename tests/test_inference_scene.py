@@ -350,6 +350,12 @@ def test_api_refuses_bad_options_before_reading(pixel_model, tmp_path,
     with pytest.raises(FileNotFoundError, match='statistics file .*gone.json'
                        r' \(--stats, stats=\) does not exist'):
         RSInferencer(cfg, ckpt, stats=str(tmp_path / 'gone.json'))
+    bad = tmp_path / 'stats.json'
+    bad.write_text('{"opt": ')
+    with pytest.raises(ValueError, match=r'statistics file .*stats.json '
+                       r'\(--stats, stats=\) is not JSON'):
+        RSInferencer(cfg, ckpt, stats=str(bad))
+    bad.unlink()
     with pytest.raises(ValueError, match="device 'gpu0' is not a device"):
         RSInferencer(cfg, ckpt, device='gpu0')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)

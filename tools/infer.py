@@ -34,7 +34,11 @@ def parse_args(argv=None):
                    ' the optical raster for opt + SAR-L2 models)')
     p.add_argument('input2', nargs='?', help='date 2 of a change pair')
     p.add_argument('--sar', help='SAR-L2 raster of an opt + SAR-L2 model')
-    p.add_argument('--out', required=True, help='output .tif / .geojson')
+    p.add_argument('--out', required=True, help='output: .tif / .tiff '
+                   '(segmentation, change detection, depth, the per-window '
+                   'classification map), .geojson / .json (detection), '
+                   '.json (classification top-k of a scene smaller than one '
+                   'window), .txt (tracking)')
     p.add_argument('--crop', type=int, help='window size in pixels '
                    '(default: the model\'s test crop)')
     p.add_argument('--overlap', type=int,
