@@ -654,8 +654,8 @@ class RSTrackInferencer(RSInferencer):
         # (mmengine's draw_bboxes): a box reaching past the frame widened
         # the view and the frame shrank inside a white canvas. The view is
         # the frame, pixel for pixel, as imshow(extent=...) set it.
-        vis.ax_save.set_xlim(0, w)
-        vis.ax_save.set_ylim(h, 0)
+        from mmringmoe.visualization.image_view import reset_view
+        reset_view(vis)
 
 
 def write_mot_txt(path: str, tracks: np.ndarray, overwrite: bool = False):
