@@ -75,3 +75,48 @@ def test_detection_legend_has_the_outline_colours(tmp_path):
     assert (picture[20, 20:34] == (255, 0, 0)).all()  # outline colour
     assert _swatch_count(legend, (255, 0, 0)) >= 64
     assert (0, 0, 255) not in _colours(legend)  # no tank detected
+
+
+def test_detection_outlines_past_the_scene_keep_the_scene_view(tmp_path):
+    """Detections reaching past the scene edges (a rotated one past the
+    top-left corner, one past the bottom-right) are outlined with PIL's
+    ImageDraw, which cuts them at the picture's edge: the picture keeps the
+    decimated scene's size and every pixel away from the outlines is the
+    scene's (matplotlib >= 3.11 visualizers shrank the image inside white
+    to fit such boxes; this path must not)."""
+    from PIL import Image
+    from mmringmoe.apis import RSInferencer, build_scene
+    from mmringmoe.apis.quicklook import render_quicklook
+    from mmringmoe.apis.rs_inferencer import SceneResult
+    cfg = pixel_seg_config()
+    ckpt = save_checkpoint(build(cfg), str(tmp_path / 'p.pth'),
+                           inference=dict(dtype=dict(opt='uint8')))
+    spec = RSInferencer(cfg, ckpt).spec
+    img = np.random.default_rng(0).integers(0, 256, (60, 80, 3), np.uint8)
+    scene_path = write_geotiff(tmp_path / 's.tif', img)
+    polys = [[(-30., 10.), (10., -25.), (35., 5.), (-5., 40.)],
+             [(60., 40.), (110., 40.), (110., 90.), (60., 90.)]]
+    feats = [dict(properties=dict(pixel_polygon=p, label=0)) for p in polys]
+    res = SceneResult('detection', dict(features=feats), None, None, None,
+                      None, None, spec.classes, spec.palette, None, 1, 0,
+                      (60, 80))
+    png = str(tmp_path / 'q.png')
+    render_quicklook(res, build_scene(scene_path), spec, png)
+    look = np.asarray(Image.open(png))
+    picture = look[:60, :80]
+    assert look.shape[1] == 160 and (look[:60, 80:] == 255).all()
+    yy, xx = np.mgrid[0:60, 0:80] + 0.5
+    near = np.zeros((60, 80), bool)
+    for poly in polys:
+        poly = np.array(poly)
+        for p, q in zip(poly, np.roll(poly, -1, 0)):
+            d = q - p
+            t = np.clip(((xx - p[0]) * d[0] + (yy - p[1]) * d[1]) / (d @ d),
+                        0, 1)
+            near |= np.hypot(xx - p[0] - t * d[0],
+                             yy - p[1] - t * d[1]) < 2
+    assert near.any() and (~near).mean() > 0.8
+    np.testing.assert_array_equal(picture[~near], img[~near])
+    # the outlines are drawn, in class 0's colour, up to the edges
+    outline = (picture == np.array(PALETTE[0], np.uint8)).all(-1)
+    assert outline[59, 60] and outline[40, 79]
