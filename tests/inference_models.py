@@ -149,6 +149,59 @@ def save_checkpoint(model, path, classes=CLASSES, palette=PALETTE,
     return path
 
 
+def paper_config(rel, **backbone):
+    """The config ``configs/<rel>`` with a tiny RingMoE backbone that keeps the
+    config's ``moe_mode`` and ``modalities`` (``backbone`` overrides)."""
+    from mmengine.config import Config
+    from helpers import ROOT, tiny_backbone
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', rel))
+    keep = {k: cfg.model.backbone[k] for k in ('moe_mode', 'modalities')
+            if k in cfg.model.backbone}
+    keep.update(backbone)
+    cfg.model.backbone = tiny_backbone(**keep)
+    return cfg
+
+
+def sync_to_bn(obj):
+    """Replace every ``SyncBN`` norm config in ``obj`` by ``BN``, in place
+    (one process, no process group)."""
+    if isinstance(obj, dict):
+        if obj.get('type') == 'SyncBN':
+            obj['type'] = 'BN'
+        for v in obj.values():
+            sync_to_bn(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            sync_to_bn(v)
+
+
+def tiny_upernet_config(loader=None):
+    """Tiny RingMoE UperNet (4 classes, opt) whose test pipeline is ``loader``
+    (default ``mmringmoe.LoadRSImageFromFile``) then ``PackSegInputs``."""
+    from mmengine.config import Config
+    from helpers import TINY_CHANNELS, tiny_backbone
+    if loader is None:
+        loader = dict(type='mmringmoe.LoadRSImageFromFile', modality='opt')
+    return Config(dict(
+        default_scope='mmseg',
+        model=dict(
+            type='mmringmoe.RingMoEEncoderDecoder',
+            data_preprocessor=dict(type='SegDataPreProcessor',
+                                   mean=[120., 115., 100.],
+                                   std=[60., 58., 57.], bgr_to_rgb=False,
+                                   pad_val=0, seg_pad_val=255),
+            backbone=tiny_backbone(),
+            decode_head=dict(type='UPerHead', in_channels=TINY_CHANNELS,
+                             in_index=[0, 1, 2, 3], pool_scales=(1, 2),
+                             channels=16, dropout_ratio=0.0, num_classes=4,
+                             norm_cfg=dict(type='BN', requires_grad=True),
+                             align_corners=False,
+                             loss_decode=dict(type='CrossEntropyLoss')),
+            train_cfg=dict(), test_cfg=dict(mode='whole')),
+        test_dataloader=dict(dataset=dict(pipeline=[
+            loader, dict(type='PackSegInputs')]))))
+
+
 def build(cfg, seed=0):
     from mmengine.registry import init_default_scope
     from mmengine.registry import MODELS

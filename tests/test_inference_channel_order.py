@@ -329,24 +329,18 @@ def test_change_pair_of_a_load_image_from_file_model_end_to_end(tmp_path):
     date, stacked), not on the dates in file (RGB) order (the control, what
     the window reader gave before)."""
     import cv2
-    import os.path as osp
 
     import torch
-    from mmengine.config import Config
     from mmseg.structures import SegDataSample
 
-    from helpers import ROOT, TINY_CHANNELS, tiny_backbone
-    from inference_models import build, save_checkpoint
+    from helpers import TINY_CHANNELS
+    from inference_models import (build, paper_config, save_checkpoint,
+                                  sync_to_bn)
     from mmringmoe.apis import RSInferencer
-    from test_inference_tasks import _sync_to_bn
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'change_detection',
-        'bit_ringmoe-opt-kc_1xb8-200e_levircd-256x256.py'))
-    cfg.model.backbone = tiny_backbone(
-        moe_mode=cfg.model.backbone.moe_mode,
-        modalities=cfg.model.backbone.modalities)
+    cfg = paper_config('change_detection/'
+                       'bit_ringmoe-opt-kc_1xb8-200e_levircd-256x256.py')
     cfg.model.decode_head.in_channels = TINY_CHANNELS
-    _sync_to_bn(cfg.model)
+    sync_to_bn(cfg.model)
     pipe = cfg.test_dataloader.dataset.pipeline
     idx = [i for i, t in enumerate(pipe)
            if 'LoadBitemporalImageFromFile' in t['type']]

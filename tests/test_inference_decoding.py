@@ -339,8 +339,8 @@ def test_jpeg_scene_classification_equals_the_test_pipeline(tmp_path):
     from mmringmoe.apis import RSInferencer
     from mmringmoe.apis.model_spec import find_test_pipeline
     from helpers import TINY_CHANNELS
-    from test_inference_tasks import _cfg
-    cfg = _cfg('classification/ringmoe-opt-kc_16xb64-200e_nwpu-resisc45-'
+    from inference_models import paper_config
+    cfg = paper_config('classification/ringmoe-opt-kc_16xb64-200e_nwpu-resisc45-'
                'tr10-224px.py')
     cfg.model.head.in_channels = TINY_CHANNELS[-1]
     model = build(cfg, seed=1)

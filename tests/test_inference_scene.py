@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from inference_models import (build, pixel_seg_config, rmnp_rgb,
-                              save_checkpoint, write_geotiff)
+                              save_checkpoint, tiny_upernet_config,
+                              write_geotiff)
 
 TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
 
@@ -107,29 +108,8 @@ def test_tiled_per_pixel_model_equals_whole_image(pixel_model, tmp_path,
 def test_tiny_ringmoe_upernet_uniform_equals_mmseg_slide_inference(tmp_path):
     """Against mmseg's own EncoderDecoder.slide_inference, same crop and
     stride: uniform blending is its preds / count_mat."""
-    from mmengine.config import Config
     from mmringmoe.apis import RSInferencer
-    from helpers import tiny_backbone
-    chans = [32, 64, 128, 256]
-    cfg = Config(dict(
-        default_scope='mmseg',
-        model=dict(
-            type='mmringmoe.RingMoEEncoderDecoder',
-            data_preprocessor=dict(type='SegDataPreProcessor',
-                                   mean=[120., 115., 100.],
-                                   std=[60., 58., 57.], bgr_to_rgb=False,
-                                   pad_val=0, seg_pad_val=255),
-            backbone=tiny_backbone(),
-            decode_head=dict(type='UPerHead', in_channels=chans,
-                             in_index=[0, 1, 2, 3], pool_scales=(1, 2),
-                             channels=16, dropout_ratio=0.0, num_classes=4,
-                             norm_cfg=dict(type='BN', requires_grad=True),
-                             align_corners=False,
-                             loss_decode=dict(type='CrossEntropyLoss')),
-            train_cfg=dict(), test_cfg=dict(mode='whole')),
-        test_dataloader=dict(dataset=dict(pipeline=[
-            dict(type='mmringmoe.LoadRSImageFromFile', modality='opt'),
-            dict(type='PackSegInputs')]))))
+    cfg = tiny_upernet_config()
     model = build(cfg, seed=3)
     ckpt = save_checkpoint(model, str(tmp_path / 'upernet.pth'))
     rng = np.random.default_rng(2)

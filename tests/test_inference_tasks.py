@@ -10,39 +10,19 @@ import pytest
 import torch
 
 from helpers import ROOT, TINY_CHANNELS, tiny_backbone
-from inference_models import build, save_checkpoint, write_geotiff
+from inference_models import (build, paper_config, save_checkpoint,
+                              sync_to_bn, write_geotiff)
 
 TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
-
-
-def _cfg(rel, **backbone):
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', rel))
-    keep = {k: cfg.model.backbone[k] for k in ('moe_mode', 'modalities')
-            if k in cfg.model.backbone}
-    keep.update(backbone)
-    cfg.model.backbone = tiny_backbone(**keep)
-    return cfg
-
-
-def _sync_to_bn(obj):
-    if isinstance(obj, dict):
-        if obj.get('type') == 'SyncBN':
-            obj['type'] = 'BN'
-        for v in obj.values():
-            _sync_to_bn(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            _sync_to_bn(v)
 
 
 def test_change_detection_pair_to_change_mask(tmp_path):
     import rasterio
     from mmringmoe.apis import RSInferencer
-    cfg = _cfg('change_detection/bit_ringmoe-opt-kc_1xb8-200e_levircd-'
+    cfg = paper_config('change_detection/bit_ringmoe-opt-kc_1xb8-200e_levircd-'
                '256x256.py')
     cfg.model.decode_head.in_channels = TINY_CHANNELS
-    _sync_to_bn(cfg.model)
+    sync_to_bn(cfg.model)
     model = build(cfg)
     ckpt = save_checkpoint(model, str(tmp_path / 'bit.pth'),
                            classes=('unchanged', 'changed'),
@@ -75,7 +55,7 @@ def test_change_detection_pair_to_change_mask(tmp_path):
 def test_depth_float32_metres(tmp_path):
     import rasterio
     from mmringmoe.apis import RSInferencer
-    cfg = _cfg('depth/binsformer_ringmoe-opt-kc_1xb8-38.4k_vaihingen-'
+    cfg = paper_config('depth/binsformer_ringmoe-opt-kc_1xb8-38.4k_vaihingen-'
                '512x512.py')
     cfg.model.decode_head.in_channels = TINY_CHANNELS
     cfg.model.decode_head.transformer_decoder.num_layers = 3
@@ -104,7 +84,7 @@ def test_depth_float32_metres(tmp_path):
 def test_classification_per_window_map_and_topk(tmp_path):
     import rasterio
     from mmringmoe.apis import RSInferencer
-    cfg = _cfg('classification/ringmoe-opt-kc_16xb64-200e_nwpu-resisc45-'
+    cfg = paper_config('classification/ringmoe-opt-kc_16xb64-200e_nwpu-resisc45-'
                'tr10-224px.py')
     cfg.model.head.in_channels = TINY_CHANNELS[-1]
     model = build(cfg)
@@ -132,11 +112,11 @@ def test_classification_per_window_map_and_topk(tmp_path):
 def test_sar_l1_complex_scene_with_stats_option(tmp_path):
     from mmringmoe.apis import RSInferencer
     from mmringmoe.datasets.transforms import write_complex_int16_tiff
-    cfg = _cfg('segmentation/upernet_ringmoe-sarl1-kc_4xb1-20k_sarsegl1-'
+    cfg = paper_config('segmentation/upernet_ringmoe-sarl1-kc_4xb1-20k_sarsegl1-'
                '500x500.py')
     cfg.model.decode_head.in_channels = TINY_CHANNELS
     cfg.model.auxiliary_head.in_channels = TINY_CHANNELS[2]
-    _sync_to_bn(cfg.model)
+    sync_to_bn(cfg.model)
     assert 'data_preprocessor' not in cfg.model  # top-level, as in mmseg
     model = build(cfg)
     ckpt = save_checkpoint(model, str(tmp_path / 'l1.pth'),
@@ -160,13 +140,13 @@ def test_sar_l1_complex_scene_with_stats_option(tmp_path):
 
 def test_opt_sar_fusion_dict_input(tmp_path):
     from mmringmoe.apis import RSInferencer
-    cfg = _cfg('segmentation/upernet_ringmoe-opt-sarl2-kc_8xb2-80k_whu-opt-'
+    cfg = paper_config('segmentation/upernet_ringmoe-opt-sarl2-kc_8xb2-80k_whu-opt-'
                'sar-256x256.py')
     cfg.model.sar_backbone = tiny_backbone(
         modalities=('sar_l2', ), moe_mode=cfg.model.sar_backbone.moe_mode)
     cfg.model.decode_head.in_channels = TINY_CHANNELS
     cfg.model.auxiliary_head.in_channels = TINY_CHANNELS[2]
-    _sync_to_bn(cfg.model)
+    sync_to_bn(cfg.model)
     model = build(cfg)
     stats = {'opt': dict(mean=[100.] * 3, std=[50.] * 3),
              'sar_l2': dict(mean=[80.], std=[40.])}

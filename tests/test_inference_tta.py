@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from helpers import run_tool_main
 from inference_models import (blob_det_config, build, file_digest,
-                              pixel_seg_config, save_checkpoint,
-                              write_geotiff)
+                              paper_config, pixel_seg_config, save_checkpoint,
+                              sync_to_bn, tiny_upernet_config, write_geotiff)
 
 MEAN, STD = np.array([100., 110., 120.]), np.array([50., 55., 60.])
 
@@ -187,30 +187,10 @@ def test_tiny_ringmoe_upernet_flip_equals_mmseg_seg_tta_model(tmp_path,
                                                               monkeypatch):
     """An image the size of one window: tta='flip' gives mmseg's
     SegTTAModel (horizontal flip and without) on the same weights."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmringmoe.apis import RSInferencer
-    from helpers import tiny_backbone
-    chans = [32, 64, 128, 256]
     loader = dict(type='mmringmoe.LoadRSImageFromFile', modality='opt')
-    cfg = Config(dict(
-        default_scope='mmseg',
-        model=dict(
-            type='mmringmoe.RingMoEEncoderDecoder',
-            data_preprocessor=dict(type='SegDataPreProcessor',
-                                   mean=[120., 115., 100.],
-                                   std=[60., 58., 57.], bgr_to_rgb=False,
-                                   pad_val=0, seg_pad_val=255),
-            backbone=tiny_backbone(),
-            decode_head=dict(type='UPerHead', in_channels=chans,
-                             in_index=[0, 1, 2, 3], pool_scales=(1, 2),
-                             channels=16, dropout_ratio=0.0, num_classes=4,
-                             norm_cfg=dict(type='BN', requires_grad=True),
-                             align_corners=False,
-                             loss_decode=dict(type='CrossEntropyLoss')),
-            train_cfg=dict(), test_cfg=dict(mode='whole')),
-        test_dataloader=dict(dataset=dict(pipeline=[
-            loader, dict(type='PackSegInputs')]))))
+    cfg = tiny_upernet_config(loader)
     model = build(cfg, seed=3)
     ckpt = save_checkpoint(model, str(tmp_path / 'upernet.pth'))
     img = np.random.default_rng(2).integers(0, 255, (64, 64, 3),
@@ -270,17 +250,12 @@ def test_depth_flip_uniform_equals_mmseg_slide_flip_inference(tmp_path):
     """Depth: mean metres over (as is, horizontal flip) per window, blended
     uniformly = mmseg's DepthEstimator.slide_flip_inference, same crop and
     stride."""
-    import os.path as osp
-    from mmengine.config import Config, ConfigDict
+    from mmengine.config import ConfigDict
     from mmseg.structures import SegDataSample
     from mmringmoe.apis import RSInferencer
-    from helpers import ROOT, TINY_CHANNELS, tiny_backbone
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'depth',
-        'binsformer_ringmoe-opt-kc_1xb8-38.4k_vaihingen-512x512.py'))
-    cfg.model.backbone = tiny_backbone(
-        **{k: cfg.model.backbone[k] for k in ('moe_mode', 'modalities')
-           if k in cfg.model.backbone})
+    from helpers import TINY_CHANNELS
+    cfg = paper_config('depth/'
+                       'binsformer_ringmoe-opt-kc_1xb8-38.4k_vaihingen-512x512.py')
     cfg.model.decode_head.in_channels = TINY_CHANNELS
     cfg.model.decode_head.transformer_decoder.num_layers = 3
     cfg.model.decode_head.pixel_decoder.encoder.num_layers = 1
@@ -454,29 +429,12 @@ def test_change_pair_flip_equals_mean_of_mmseg_flipped_predictions(
     as is and for both dates flipped horizontally (flip / flip_direction
     in the metainfo: postprocess_result flips back and takes the
     sigmoid)."""
-    import os.path as osp
-    from mmengine.config import Config
     from mmseg.structures import SegDataSample
     from mmringmoe.apis import RSInferencer
-    from helpers import ROOT, TINY_CHANNELS, tiny_backbone
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'change_detection',
-        'bit_ringmoe-opt-kc_1xb8-200e_levircd-256x256.py'))
-    cfg.model.backbone = tiny_backbone(
-        **{k: cfg.model.backbone[k] for k in ('moe_mode', 'modalities')
-           if k in cfg.model.backbone})
+    from helpers import TINY_CHANNELS
+    cfg = paper_config('change_detection/'
+                       'bit_ringmoe-opt-kc_1xb8-200e_levircd-256x256.py')
     cfg.model.decode_head.in_channels = TINY_CHANNELS
-
-    def sync_to_bn(obj):
-        if isinstance(obj, dict):
-            if obj.get('type') == 'SyncBN':
-                obj['type'] = 'BN'
-            for v in obj.values():
-                sync_to_bn(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                sync_to_bn(v)
-
     sync_to_bn(cfg.model)
     model = build(cfg, seed=1)
     ckpt = save_checkpoint(model, str(tmp_path / 'bit.pth'),
