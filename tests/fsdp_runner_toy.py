@@ -2,14 +2,20 @@
 for end-to-end runs of ``tools/train.py`` with ``runner_type='FlexibleRunner'``
 and ``mmringmoe.ShardedMetaInitFSDPStrategy`` (tests/test_fsdp_sharded_resume.py).
 
-Everything is deterministic after initialisation (no router noise, no drop
-path, data drawn from per-index generators), and the model runs each sample
-of its batch by itself, so that a batch of 2 on one rank gives the same
-per-sample losses and gradients as one sample on each of 2 ranks (see the
-test's docstring).
+By default everything is deterministic after initialisation (no router
+noise, no drop path, data drawn from per-index generators), and the model runs
+each sample of its batch by itself, so that a batch of 2 on one rank gives the
+same per-sample losses and gradients as one sample on each of 2 ranks (see the
+test's docstring). ``ShardedToyRegressor(noisy_gating=True)`` turns the router
+noise (Eq. 14, the global torch generator) on, and :class:`DumpRandomDraws`
+records what each rank's torch, numpy and Python generators give after every
+iteration (tests/test_fsdp_sharded_rng.py).
 """
 import json
 import os.path as osp
+import random
+
+import numpy as np
 
 import torch
 import torch.distributed as dist
@@ -30,7 +36,7 @@ class _OneSample(nn.Module):
     :func:`toy_wrap_policy`), so each call re-creates its parameter views
     and a sample's gradient reaches the flat parameter as one sum."""
 
-    def __init__(self):
+    def __init__(self, noisy_gating=False):
         super().__init__()
         from mmringmoe.models import RingMoE
         self.backbone = RingMoE(
@@ -38,7 +44,7 @@ class _OneSample(nn.Module):
                       num_heads=(1, 2), window_size=4,
                       num_specialized_experts=2, num_collab_experts=2),
             modalities=MODS, out_indices=(1, ), drop_path_rate=0.,
-            noisy_gating=False)
+            noisy_gating=noisy_gating)
         self.head = nn.Linear(32, 1)
 
     def forward(self, inputs, target):
@@ -50,9 +56,10 @@ class _OneSample(nn.Module):
 @MODELS.register_module(force=True)
 class ShardedToyRegressor(BaseModel):
 
-    def __init__(self, data_preprocessor=None, init_cfg=None):
+    def __init__(self, noisy_gating=False, data_preprocessor=None,
+                 init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.sample = _OneSample()
+        self.sample = _OneSample(noisy_gating)
 
     def forward(self, inputs, target=None, mode='loss'):
         n = len(target)
@@ -118,4 +125,22 @@ class DumpGlobalLoss(Hook):
                    lr=lrs['lr'][0], base_lr=lrs.get('base_lr', [None])[0],
                    world_size=get_world_size())
         with open(osp.join(runner.work_dir, 'losses.jsonl'), 'a') as f:
+            f.write(json.dumps(row) + '\n')
+
+
+@HOOKS.register_module(force=True)
+class DumpRandomDraws(Hook):
+    """Every rank draws from its torch, numpy and Python generators after each
+    iteration and appends ``{iter, rank, torch, numpy, python}`` to
+    ``<work_dir>/draws_rank<r>.jsonl`` (floats as ``float.hex``, so equal
+    strings mean bitwise equal draws)."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        row = dict(iter=runner.iter + 1, rank=get_rank(),
+                   torch=[float(v).hex() for v in torch.rand(3, dtype=torch.float64)],
+                   numpy=[float(v).hex() for v in np.random.rand(3)],
+                   python=[random.random().hex() for _ in range(3)])
+        name = osp.join(runner.work_dir, f'draws_rank{get_rank()}.jsonl')
+        with open(name, 'a') as f:
             f.write(json.dumps(row) + '\n')

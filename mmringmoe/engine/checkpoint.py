@@ -12,8 +12,12 @@ after loading (:func:`decode`). ``tools/train.py`` adds the hook to every run.
 
 The hook also stores the random number generator states and restores them on
 resume, so that a resumed run continues with the same dropout, drop-path and
-router noise as an uninterrupted one.
+router noise as an uninterrupted one: in a multi-process run every rank's
+states (gathered when the checkpoint is saved), each rank getting its own back
+when the run resumes on as many processes.
 """
+import functools
+import io
 import os.path as osp
 import pickle
 import random
@@ -23,7 +27,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from mmengine.dist import get_world_size
+from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.model.weight_init import PretrainedInit
@@ -391,12 +395,34 @@ class CountedPretrainedInit(PretrainedInit):
 
 
 def _rng_states():
+    """This process's generator states: ``torch`` (CPU), ``numpy``
+    (encoded), ``python`` and, where CUDA is initialised, ``cuda`` (one
+    state per visible device)."""
     states = {'torch': torch.get_rng_state(),
               'numpy': encode(np.random.get_state()),
               'python': random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states['cuda'] = torch.cuda.get_rng_state_all()
     return states
+
+
+def _gather_rng_states():
+    """Every rank's :func:`_rng_states`, in rank order.
+
+    Collective (``torch.distributed.all_gather_object`` on the default
+    process group): every rank must call it, or the job hangs.
+
+    Returns:
+        list[dict]: one entry per rank, ``world_size`` long.
+    """
+    import torch.distributed as dist
+    # gathered as torch.save bytes: all_gather_object's own unpickling of
+    # tensors fails in torch 2.14 ('UntypedStorage' has no attribute 'dtype')
+    buf = io.BytesIO()
+    torch.save(_rng_states(), buf)
+    blobs = [None] * dist.get_world_size()
+    dist.all_gather_object(blobs, buf.getvalue())
+    return [torch.load(io.BytesIO(b), weights_only=True) for b in blobs]
 
 
 def _set_rng_states(states):
@@ -409,14 +435,63 @@ def _set_rng_states(states):
             torch.cuda.set_rng_state_all(states['cuda'])
 
 
+def rng_states_for_rank(meta, rank, world_size, source='checkpoint',
+                        seed=None):
+    """The generator states of ``meta`` that this rank resumes with.
+
+    A checkpoint of a multi-process run holds ``meta['rng_states']``, one
+    entry per saving rank; a single-process run (and mmringmoe before the
+    per-rank states, which stored rank 0's) holds ``meta['rng_state']``.
+
+    Args:
+        meta (dict): the checkpoint's ``meta``.
+        rank (int), world_size (int): of the resuming run.
+        source (str): the checkpoint, named in the warning.
+        seed (int, optional): the run's seed, named in the warning.
+
+    Returns:
+        dict | None: the states to restore, or None when the checkpoint
+        holds none, or none that fits: saved on another number of processes
+        (one warning line; the generators stay as mmengine's seeding left
+        them, as mmengine itself resumes).
+    """
+    per_rank = meta.get('rng_states')
+    if per_rank is not None:
+        if len(per_rank) == world_size:
+            return per_rank[rank]
+        found = f'saved on {len(per_rank)} processes'
+    else:
+        single = meta.get('rng_state')
+        if single is None:
+            return None
+        if world_size == 1:
+            return single
+        found = ('saved on 1 process (or on rank 0 only, by mmringmoe before '
+                 'per-rank states)')
+    seeded = 'the seed' if seed is None else f'the seed ({seed})'
+    print_log(f'{source}: random number generator states were {found} and '
+              f'this run has {world_size}: not restored, the generators go on '
+              f'from {seeded} as mmengine seeded them, so dropout, drop path '
+              'and router noise after the resume differ from an '
+              'uninterrupted run', logger='current', level=30)
+    return None
+
+
 @HOOKS.register_module()
 class WeightsOnlyCheckpointHook(Hook):
     """Writes checkpoints that ``torch.load(weights_only=True)`` accepts.
 
     Runs last before saving so that entries added by other hooks (EMA, ...)
-    are converted too. On ``--resume`` of a single-process run it restores
-    the random number generators where the interrupted run stood: after the
-    batches an iteration-based loop skips, or at the start of the epoch.
+    are converted too. It stores the random number generator states (torch,
+    numpy, Python, CUDA where initialised) in ``meta``: ``rng_state`` in a
+    single-process run; ``rng_states``, one entry per rank, in a
+    multi-process one, gathered from every rank when ``runner.save_checkpoint``
+    is called (which every rank must call, as mmengine's ``CheckpointHook``
+    does: the gather is collective, also where only rank 0 writes the file).
+    On ``--resume`` each rank restores its own states where the interrupted
+    run stood: after the batches an iteration-based loop skips, or at the
+    start of the epoch. Resumed on another number of processes, nothing is
+    restored and one warning line says so (:func:`rng_states_for_rank`).
 
     On every load (``load_from``, ``--resume``, ``tools/test.py``'s
     checkpoint) it logs how many of the model's parameters the file fills,
@@ -431,10 +506,41 @@ class WeightsOnlyCheckpointHook(Hook):
         self.restore_rng = restore_rng
         self.min_loaded = min_loaded
         self._pending_rng = None
+        self._gathered = None
+
+    def before_run(self, runner):
+        if not self.restore_rng or get_world_size() == 1:
+            return
+        save = runner.save_checkpoint
+        if getattr(save, '_gathers_rng_states', False):
+            return
+        hook = self
+
+        # mmengine's Runner.save_checkpoint (and DDPStrategy's) runs on
+        # rank 0 only (master_only), so before_save_checkpoint is not called
+        # on the other ranks: gather where every rank still is
+        @functools.wraps(save)
+        def save_checkpoint(*args, **kwargs):
+            hook._gathered = _gather_rng_states()
+            try:
+                return save(*args, **kwargs)
+            finally:
+                hook._gathered = None
+
+        save_checkpoint._gathers_rng_states = True
+        runner.save_checkpoint = save_checkpoint
 
     def before_save_checkpoint(self, runner, checkpoint):
         if self.restore_rng:
-            checkpoint.setdefault('meta', {})['rng_state'] = _rng_states()
+            meta = checkpoint.setdefault('meta', {})
+            if get_world_size() == 1:
+                meta['rng_state'] = _rng_states()
+            elif self._gathered is not None:
+                meta['rng_states'] = self._gathered
+            else:
+                print_log('checkpoint saved without runner.save_checkpoint: '
+                          'the random number generator states of the ranks '
+                          'are not stored', logger='current', level=30)
         for key in list(checkpoint):
             checkpoint[key] = encode(checkpoint[key], key)
 
@@ -443,11 +549,11 @@ class WeightsOnlyCheckpointHook(Hook):
         for key in list(checkpoint):
             checkpoint[key] = decode(checkpoint[key])
         self._fit_model(runner, checkpoint)
-        rng = checkpoint.get('meta', {}).get('rng_state')
-        if (self.restore_rng and rng is not None
-                and getattr(runner, '_resume', False)
-                and get_world_size() == 1):
-            self._pending_rng = rng
+        if self.restore_rng and getattr(runner, '_resume', False):
+            source = getattr(runner, '_load_from', None) or 'checkpoint'
+            self._pending_rng = rng_states_for_rank(
+                checkpoint.get('meta', {}), get_rank(), get_world_size(),
+                source, getattr(runner, 'seed', None))
 
     def _fit_model(self, runner, checkpoint):
         model = runner.model
