@@ -38,6 +38,7 @@ import pytest
 import torch
 
 from helpers import ROOT
+from mmringmoe.engine.checkpoint import load_weights_only
 
 TESTS = osp.dirname(osp.abspath(__file__))
 
@@ -103,7 +104,6 @@ def _rows(work_dir):
 @pytest.mark.slow
 def test_resume_without_a_path_continues_exactly_on_1_and_2_processes(
         tmp_path):
-    from mmringmoe.engine.checkpoint import load_weights_only
     (tmp_path / 'toy_fsdp.py').write_text(CONFIG)
     ref_dir, stop_dir = tmp_path / 'A', tmp_path / 'B'
     _train(tmp_path, 2, ref_dir)
@@ -175,6 +175,94 @@ def test_resume_without_a_path_continues_exactly_on_1_and_2_processes(
             assert losses[2:] == [r['loss'] for r in ref[2:]]
 
 
+@pytest.mark.slow
+def test_load_from_a_sharded_directory_loads_the_weights_only(tmp_path):
+    """``load_from`` of a sharded directory (written by 2 processes after
+    iteration 2) with the sharded strategy on 1 and on 2 processes, and with
+    mmengine's plain ``Runner`` (one process, no runner_type): the weights
+    only, so the iteration count, the optimizer and the schedulers start
+    anew. Reference: runs given the same weights as one file (every
+    ``model.*`` tensor of the directory, read by ``torch.distributed.
+    checkpoint`` in this process), with ``state_dict_cfg`` 'local' (the
+    default; mmengine would look for ``<file>/rank<r>.pth``) and 'full'.
+    Losses, learning rates and the weights after 2 iterations must be
+    bitwise equal (the toy gives the same numbers on 1 and 2 processes)."""
+    (tmp_path / 'toy_fsdp.py').write_text(CONFIG)
+    stop = ['--cfg-options', 'train_cfg.max_iters=2']
+    _train(tmp_path, 2, tmp_path / 'A', *stop)
+    saved = tmp_path / 'A' / 'iter_2.pth'
+    fresh = _rows(tmp_path / 'A')
+    single = tmp_path / 'weights.pth'
+    torch.save({'state_dict': _model_tensors(saved)}, single)
+
+    runs = {
+        'dir2': (2, [f'load_from={saved}']),
+        'dir1': (1, [f'load_from={saved}', 'train_dataloader.batch_size=2']),
+        'file2': (2, [f'load_from={single}']),
+        'file2_full': (2, [f'load_from={single}',
+                           'strategy.state_dict_cfg=full']),
+    }
+    for name, (nproc, options) in runs.items():
+        _train(tmp_path, nproc, tmp_path / name, *stop, *options)
+    # mmengine's plain Runner, one process, no torchrun
+    plain = tmp_path / 'plain.py'
+    plain.write_text(CONFIG.replace("runner_type = 'FlexibleRunner'", '').split(
+        'strategy = dict(')[0] + 'default_hooks' + CONFIG.split(
+        'default_hooks', 1)[1])
+    assert 'strategy' not in plain.read_text().replace('DumpGlobalLoss', '')
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join(
+                   [TESTS, ROOT, os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'train.py'), str(plain),
+         '--work-dir', str(tmp_path / 'plain'), *stop, f'load_from={saved}',
+         'train_dataloader.batch_size=2'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    want = [{k: v for k, v in r.items() if k != 'world_size'}
+            for r in _rows(tmp_path / 'file2')]
+    assert [r['iter'] for r in want] == [1, 2]  # the count starts at 0
+    # the weights were loaded: not the run from its own initialisation
+    assert want[0]['loss'] != fresh[0]['loss']
+    # ... and the schedulers started anew
+    assert [r['lr'] for r in want] == [r['lr'] for r in fresh]
+    ref_final = _model_tensors(tmp_path / 'file2' / 'iter_2.pth')
+    for name in ('dir2', 'dir1', 'file2_full', 'plain'):
+        got = [{k: v for k, v in r.items() if k != 'world_size'}
+               for r in _rows(tmp_path / name)]
+        assert got == want, (name, got, want)
+        if name == 'plain':
+            final = {k: v for k, v in load_weights_only(
+                tmp_path / name / 'iter_2.pth')['state_dict'].items()
+                if k in ref_final}
+        else:
+            final = _model_tensors(tmp_path / name / 'iter_2.pth')
+        assert final.keys() == ref_final.keys(), name
+        for k, v in ref_final.items():
+            assert torch.equal(final[k], v), (name, k)
+    # the optimizer was not loaded: AdamW counted this run's 2 steps only
+    # (4 had the saved state of iterations 1-2 been restored)
+    steps = _optimizer_steps(tmp_path / 'dir2' / 'iter_2.pth')
+    assert steps and set(steps) == {2.0}, steps
+
+
+def _optimizer_steps(path):
+    """AdamW's step counts in a sharded checkpoint (one process)."""
+    import torch.distributed.checkpoint as dcp
+
+    from mmringmoe.engine.dist_checkpoint import (SafeFileSystemReader,
+                                                  read_metadata)
+    md = read_metadata(path).state_dict_metadata
+    keys = [k for k in md if k.startswith('optimizer.state.')
+            and k.endswith('.step')]
+    out = {k: torch.empty(md[k].size, dtype=md[k].properties.dtype)
+           for k in keys}
+    dcp.load(out, storage_reader=SafeFileSystemReader(str(path)),
+             no_dist=True)
+    return [float(v) for v in out.values()]
+
+
 def _model_tensors(path):
     """Every ``model.*`` tensor of a sharded checkpoint at its global shape
     (one process, no process group)."""
@@ -237,7 +325,6 @@ def test_amp_loss_scaler_and_base_lr_round_trip(tmp_path, monkeypatch):
     (its ``state_dict()``: AdamW state and param_groups, ``loss_scaler``,
     ``base_param_settings``) comes back from a sharded checkpoint: the
     reference is the saved wrapper's own ``state_dict()``."""
-    from mmringmoe.engine.checkpoint import load_weights_only
     from mmringmoe.engine.dist_checkpoint import load_sharded, save_sharded
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
@@ -427,13 +514,16 @@ def test_checkpoint_and_strategy_must_match(tmp_path, capsys):
     assert line == (
         f'error: {good} is a sharded checkpoint directory (torch.distributed.'
         f'checkpoint), but {plain_cfg} uses mmengine.Runner (no runner_type);'
-        " expected runner_type='FlexibleRunner' with strategy "
-        "'mmringmoe.ShardedMetaInitFSDPStrategy', or convert it with "
-        'tools/model_converters/dcp_to_backbone.py and give the file as '
-        'load_from')
+        " resuming it needs runner_type='FlexibleRunner' with strategy "
+        "'mmringmoe.ShardedMetaInitFSDPStrategy' (as load_from, any runner "
+        'takes its weights)')
+    # as load_from it gets past the check to the runner, whose load counts
+    # what it fills: the Linear(4, 3) saved here fits nothing of the toy
     line = _cli_error(capsys, [plain_cfg, '--cfg-options',
                                f'load_from={good}', *work])
-    assert f'{good} is a sharded checkpoint directory' in line
+    assert line.startswith(f'error: {good} fills only 0.0% of the parameters'
+                           ' of ToyRegressor'), line
+    shutil.rmtree(tmp_path / 'work')
 
     line = _cli_error(capsys, [sharded_cfg, '--resume', single, *work])
     assert line == (
@@ -468,6 +558,73 @@ def test_checkpoint_and_strategy_must_match(tmp_path, capsys):
     check_checkpoint_for_config(str(good), cfg, resume=True)
     check_checkpoint_for_config(str(single), cfg, resume=False)
     check_checkpoint_for_config(str(no_extra), cfg, resume=False)
+    plain = Config.fromfile(plain_cfg)
+    check_checkpoint_for_config(str(good), plain, resume=False)
+    check_checkpoint_for_config(str(no_extra), plain, resume=False)
+
+
+def test_sharded_directory_as_load_from_of_a_plain_runner(tmp_path, capsys):
+    """``load_from`` of a sharded directory with mmengine's plain ``Runner``
+    (tests/toy_config.py, one process) loads the weights that were saved:
+    the run trains exactly as one given the same weights in a single file
+    (its ``iter_2.pth`` holds the same tensors), and unlike one from its own
+    initialisation. Tools that take a single file name the converter."""
+    from helpers import run_train
+
+    from mmringmoe.engine.checkpoint import CheckpointError
+    from mmringmoe.engine.dist_checkpoint import (read_model_weights,
+                                                  save_sharded)
+    from toy_engine import ToyRegressor
+    config = osp.join(TESTS, 'toy_config.py')
+    torch.manual_seed(3)
+    model = ToyRegressor(in_dim=8, hidden=16)
+    want = {k: v.clone() for k, v in model.state_dict().items()}
+    sharded = tmp_path / 'iter_7.pth'
+    save_sharded(str(sharded), model, extra={'meta': {'iter': 7}})
+    read = read_model_weights(sharded)
+    assert read['meta']['iter'] == 7
+    assert read['state_dict'].keys() == want.keys()
+    for k, v in want.items():
+        assert torch.equal(read['state_dict'][k], v), k
+    single = tmp_path / 'weights.pth'
+    torch.save({'state_dict': want}, single)
+
+    runs = {}
+    for name, load_from in (('dir', sharded), ('file', single), ('none', None)):
+        options = {'train_cfg.max_iters': 2}
+        if load_from is not None:
+            options['load_from'] = str(load_from)
+        run_train(config, tmp_path / name, cfg_options=options)
+        runs[name] = load_weights_only(tmp_path / name / 'iter_2.pth')
+    assert runs['dir']['meta']['iter'] == 2  # started at 0
+    for k, v in runs['file']['state_dict'].items():
+        assert torch.equal(runs['dir']['state_dict'][k], v), k
+    assert not torch.equal(runs['dir']['state_dict']['net.0.weight'],
+                           runs['none']['state_dict']['net.0.weight'])
+    # the optimizer started anew: AdamW's step count is that of this run
+    assert all(float(s['step']) == 2
+               for s in runs['dir']['optimizer']['state'].values())
+
+    # tools/test.py and init_cfg=dict(type='Pretrained') take it too
+    from helpers import run_test
+
+    from mmringmoe.engine.checkpoint import load_pretrained
+    assert run_test(config, sharded, tmp_path / 't1') == \
+        run_test(config, single, tmp_path / 't2')
+    torch.manual_seed(4)
+    other = ToyRegressor(in_dim=8, hidden=16)
+    assert load_pretrained(other, str(sharded)).share == 1.0
+    for k, v in want.items():
+        assert torch.equal(other.state_dict()[k], v), k
+
+    with pytest.raises(CheckpointError, match=(
+            f'^{sharded} is a sharded checkpoint directory .*expected a '
+            'single-file checkpoint; convert it with tools/model_converters/'
+            'dcp_to_backbone.py$')):
+        load_weights_only(sharded)
+    with pytest.raises(CheckpointError, match=f'^{tmp_path} is a directory, '
+                       'expected a single-file checkpoint$'):
+        load_weights_only(tmp_path)
 
 
 def test_resume_restores_schedulers_seed_and_accumulation(tmp_path):

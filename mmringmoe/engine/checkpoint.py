@@ -137,8 +137,23 @@ def load_weights_only(filename, map_location='cpu'):
 
 
 def check_is_checkpoint(filename):
-    """Cheap check before building a runner: a torch.save zip or a pickle."""
+    """Cheap check before building a runner: a torch.save zip or a pickle.
+
+    Raises:
+        FileNotFoundError: nothing at ``filename``.
+        CheckpointError: a directory (a sharded checkpoint is named as one,
+            with the converter to its single-file backbone), or a file that
+            is neither a torch.save zip nor a pickle.
+    """
     filename = osp.expanduser(str(filename))
+    if osp.isdir(filename):
+        if osp.isfile(osp.join(filename, '.metadata')):
+            raise CheckpointError(
+                f'{filename} is a sharded checkpoint directory (torch.'
+                'distributed.checkpoint), expected a single-file checkpoint; '
+                'convert it with tools/model_converters/dcp_to_backbone.py')
+        raise CheckpointError(f'{filename} is a directory, expected a '
+                              'single-file checkpoint')
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     if zipfile.is_zipfile(filename):
@@ -169,9 +184,16 @@ def _explain(filename, message):
 
 # Every local load of mmengine (load_from, resume, Pretrained init_cfg)
 # goes through this scheme; torch's default is already weights_only=True,
-# this makes it explicit and turns its errors into one line.
+# this makes it explicit and turns its errors into one line. A sharded
+# checkpoint directory gives its model weights at their global shapes
+# (mmringmoe.engine.dist_checkpoint.read_model_weights), so load_from and
+# init_cfg take it in any runner; resuming one needs the sharded strategy.
 @CheckpointLoader.register_scheme(prefixes='', force=True)
 def load_from_local(filename, map_location):
+    from mmringmoe.engine.dist_checkpoint import (is_sharded_checkpoint,
+                                                  read_model_weights)
+    if is_sharded_checkpoint(filename):
+        return read_model_weights(filename)
     return load_weights_only(filename, map_location)
 
 
@@ -246,7 +268,7 @@ def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
     if wrapped:
         # FSDP: parameters are flattened shards under wrapper names; match
         # by the original names only and count tensors, not values
-        own = {_unwrapped_name(k): None for k in model.state_dict(keep_vars=True)}
+        own = _fsdp_state_dict_names(model)
         params = {_unwrapped_name(n): None for n, _ in model.named_parameters()}
     else:
         own = model.state_dict(keep_vars=True)
@@ -285,6 +307,26 @@ def _is_fsdp(model):
     except ImportError:  # torch without distributed
         return False
     return any(isinstance(m, FullyShardedDataParallel) for m in model.modules())
+
+
+def _fsdp_state_dict_names(model):
+    """The unwrapped names of an FSDP model's state dict (parameters and
+    persistent buffers), as keys of a dict of None.
+
+    With ``use_orig_params=True`` they are read from the modules, not from
+    ``model.state_dict()``: under ``FULL_STATE_DICT`` that gathers the whole
+    model (a collective; with ``rank0_only=True`` it is empty on the other
+    ranks, so a ``load_from`` of a single file filled nothing there).
+    """
+    names = [n for n, _ in model.named_parameters()]
+    if any(n.endswith('_flat_param') for n in names):  # use_orig_params=False
+        return {_unwrapped_name(k): None for k in model.state_dict(keep_vars=True)}
+    for prefix, module in model.named_modules():
+        skip = getattr(module, '_non_persistent_buffers_set', ())
+        names += [f'{prefix}.{b}' if prefix else b
+                  for b, v in module._buffers.items()
+                  if v is not None and b not in skip]
+    return {_unwrapped_name(k): None for k in names}
 
 
 def _unwrapped_name(name):

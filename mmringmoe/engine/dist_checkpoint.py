@@ -443,6 +443,49 @@ def load_sharded(path: str, model: torch.nn.Module, optimizer=None,
     return checkpoint
 
 
+def read_model_weights(path) -> dict:
+    """The model weights of a sharded checkpoint directory as one
+    checkpoint dict, in one process (no process group needed; in a running
+    one every rank reads them all): what ``load_from`` and
+    ``init_cfg=dict(type='Pretrained')`` of such a directory load in a
+    runner without a sharded strategy.
+
+    Returns:
+        dict: ``{'meta': extra.pth's meta (or {}), 'state_dict': every
+        ``model.*`` tensor under the model's names, at its global shape and
+        stored dtype}``; no optimizer state.
+
+    Raises:
+        FileNotFoundError, CheckpointError: as :func:`read_metadata`.
+        CheckpointError: no ``model.*`` entry, or one that is not a tensor
+            (it would be dropped).
+    """
+    from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+    path = osp.expanduser(str(path))
+    metadata = read_metadata(path)
+    entries = {k[len('model.'):]: md
+               for k, md in metadata.state_dict_metadata.items()
+               if k.startswith('model.')}
+    if not entries:
+        raise CheckpointError(f'{path} holds no model weights (no "model.*" '
+                              'entry in its .metadata)')
+    other = sorted(k for k, md in entries.items()
+                   if not isinstance(md, TensorStorageMetadata))
+    if other:
+        raise CheckpointError(
+            f'{path}: model entry model.{other[0]} is not a tensor; expected '
+            'only tensors in the model state (load it with the sharded '
+            'strategy)')
+    state_dict = {k: torch.empty(md.size, dtype=md.properties.dtype)
+                  for k, md in entries.items()}
+    # dcp.load fills the given tensors in place
+    dcp.load({'model': state_dict}, storage_reader=SafeFileSystemReader(path),
+             planner=_LoadPlanner(), no_dist=True)
+    extra = osp.join(path, EXTRA)
+    meta = load_weights_only(extra).get('meta', {}) if osp.isfile(extra) else {}
+    return {'meta': meta, 'state_dict': state_dict}
+
+
 def check_resumable(path, strategy: str = 'ShardedMetaInitFSDPStrategy'):
     """Refuse in one line what a sharded strategy cannot resume from.
 
@@ -503,10 +546,12 @@ def check_checkpoint_for_config(path, cfg, resume: bool) -> None:
     ``--resume PATH``).
 
     A directory must be a complete sharded checkpoint
-    (:func:`read_metadata`) and needs a sharded strategy
-    (``runner_type='FlexibleRunner'``, ``mmringmoe.ShardedMetaInitFSDPStrategy``);
-    a file must be a PyTorch checkpoint, and a sharded strategy takes it as
-    ``load_from`` only (:func:`check_resumable`).
+    (:func:`read_metadata`); any runner takes its weights as ``load_from``
+    (:func:`read_model_weights` where the strategy is not sharded), resuming
+    it needs a sharded strategy (``runner_type='FlexibleRunner'``,
+    ``mmringmoe.ShardedMetaInitFSDPStrategy``). A file must be a PyTorch
+    checkpoint, and a sharded strategy takes it as ``load_from`` only
+    (:func:`check_resumable`).
 
     Raises:
         FileNotFoundError, CheckpointError: as above, naming ``path``, what
@@ -518,14 +563,13 @@ def check_checkpoint_for_config(path, cfg, resume: bool) -> None:
     name = getattr(cfg, 'filename', None) or 'the config'
     if osp.isdir(path):
         read_metadata(path)
-        if not sharded:
+        if resume and not sharded:
             raise CheckpointError(
                 f'{path} is a sharded checkpoint directory (torch.distributed.'
-                f'checkpoint), but {name} {what}; expected runner_type='
-                "'FlexibleRunner' with strategy "
-                "'mmringmoe.ShardedMetaInitFSDPStrategy', or convert it with "
-                'tools/model_converters/dcp_to_backbone.py and give the file '
-                'as load_from')
+                f'checkpoint), but {name} {what}; resuming it needs '
+                "runner_type='FlexibleRunner' with strategy "
+                "'mmringmoe.ShardedMetaInitFSDPStrategy' (as load_from, any "
+                'runner takes its weights)')
         if resume:
             check_resumable(path)
         return
@@ -545,9 +589,12 @@ class ShardedCheckpointMixin:
     ``extra.pth``; ``resume`` restores them all, re-seeds like mmengine's
     strategies and sets the inner count of gradient accumulation.
 
-    ``load_checkpoint`` of a single file (``load_from`` a converted or DDP
-    checkpoint) falls back to the strategy's own loader; ``resume`` refuses
-    one (:func:`check_resumable`). Hooks' ``before_save_checkpoint`` see the
+    ``load_checkpoint`` of a directory (``load_from``) loads the weights
+    only, iteration and optimizer starting anew; of a single file (a whole
+    model's state dict, e.g. a DDP checkpoint) it loads it as FSDP's
+    ``FULL_STATE_DICT`` whatever ``state_dict_cfg`` says
+    (:meth:`_load_single_file`); ``resume`` refuses a file
+    (:func:`check_resumable`). Hooks' ``before_save_checkpoint`` see the
     checkpoint without ``state_dict`` (every rank has only its shard);
     ``after_load_checkpoint`` sees this rank's local shards under the
     parameters' names.
@@ -573,9 +620,32 @@ class ShardedCheckpointMixin:
 
     def load_checkpoint(self, filename: str, **kwargs) -> dict:
         if not osp.isdir(osp.expanduser(str(filename))):
-            return super().load_checkpoint(filename, **kwargs)
+            return self._load_single_file(filename, **kwargs)
         self.logger.info(f'Load sharded checkpoint from {filename}')
         return load_sharded(filename, self.model, None, kwargs.get('callback'))
+
+    def _load_single_file(self, filename: str, **kwargs) -> dict:
+        """``load_from`` of a single file: a whole model's state dict
+        (converted, or written by DDP or a full-state-dict FSDP run), loaded
+        as FSDP's ``FULL_STATE_DICT`` whatever ``state_dict_cfg`` says.
+        mmengine's ``'local'`` (the default) would look for
+        ``<file>/rank<r>.pth``, which its own FSDP strategy writes and a
+        sharded strategy never does."""
+        from torch.distributed.fsdp import FullStateDictConfig
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        from torch.distributed.fsdp import StateDictType
+        if not hasattr(self, 'state_dict_type') or \
+                self.state_dict_type == StateDictType.FULL_STATE_DICT:
+            return super().load_checkpoint(filename, **kwargs)
+        saved = self.state_dict_type
+        self.state_dict_type = StateDictType.FULL_STATE_DICT
+        try:
+            with FSDP.state_dict_type(
+                    self.model, StateDictType.FULL_STATE_DICT,
+                    FullStateDictConfig(offload_to_cpu=True, rank0_only=False)):
+                return super().load_checkpoint(filename, **kwargs)
+        finally:
+            self.state_dict_type = saved
 
     def resume(self, filename: str, *, resume_optimizer: bool = True,
                resume_param_scheduler: bool = True, map_location='default',
@@ -642,7 +712,8 @@ class ShardedMetaInitFSDPStrategy(ShardedCheckpointMixin, MetaInitFSDPStrategy):
         return super()._wrap_model(model)
 
 
-__all__ = ['is_sharded_checkpoint', 'read_metadata', 'save_sharded',
+__all__ = ['is_sharded_checkpoint', 'read_metadata', 'read_model_weights',
+           'save_sharded',
            'load_sharded', 'wrapper_state', 'restore_wrapper_state',
            'check_resumable', 'check_checkpoint_for_config',
            'SafeFileSystemReader', 'ShardedCheckpointMixin',
