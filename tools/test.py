@@ -41,7 +41,7 @@ def parse_args(argv=None):
 
 def build_config(args):
     from mmringmoe.engine import cli
-    from mmringmoe.engine.checkpoint import check_is_checkpoint
+    from mmringmoe.engine.dist_checkpoint import check_checkpoint_for_config
     cfg = cli.load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -50,7 +50,8 @@ def build_config(args):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if '://' not in args.checkpoint:
-        check_is_checkpoint(args.checkpoint)
+        # a file, or a sharded checkpoint directory (its weights)
+        check_checkpoint_for_config(args.checkpoint, cfg, resume=False)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     # counts what the checkpoint fills of the model, refuses a wrong file
