@@ -153,3 +153,90 @@ def test_fused_loop_used_in_eager_only_for_gelu_without_autocast():
         assert not experts.fused_wanted(x)
     experts.act = torch.nn.ReLU()
     assert not experts.fused_wanted(x)
+
+
+@pytest.mark.parametrize('block_rows', [1, 2, 3, 64])
+def test_fused_expert_loop_in_row_blocks_gradcheck(block_rows):
+    """Expert slices cut into row blocks (the weight gradients of an expert
+    accumulated over its blocks, the GELU buffers reused across blocks)
+    against finite differences, and equal to the loop without blocks."""
+    torch.manual_seed(0)
+    counts = (5, 0, 3, 1)
+    n, tokens = sum(counts), 6
+    token = torch.randint(tokens, (n,))
+    x = torch.randn(tokens, 3, dtype=torch.float64, requires_grad=True)
+    gate = torch.rand(n, dtype=torch.float64, requires_grad=True)
+    weights = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
+               for s in ((4, 3, 5), (4, 5), (4, 5, 3), (4, 3))]
+
+    def fn(x, gate, *w, rows=block_rows):
+        return _GatedExpertLoop.apply(x, token, gate, *w, counts, 'none', False, rows)
+
+    assert torch.autograd.gradcheck(fn, (x, gate, *weights))
+    probe = torch.randn(n, 3, dtype=torch.float64)
+    results = []
+    for rows in (block_rows, 10**6):
+        y = fn(x, gate, *weights, rows=rows)
+        results.append((y, torch.autograd.grad((y * probe).sum(), (x, gate, *weights))))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b)
+    assert not results[0][1][2][1].any()  # expert 1 has no rows: zero gradient
+
+
+def test_row_blocks_hand_case():
+    from mmringmoe.models.layers.rmoe import _bounds
+    assert _bounds((5, 0, 3), 2) == [(0, 0, 2), (0, 2, 4), (0, 4, 5), (2, 5, 7), (2, 7, 8)]
+    assert _bounds((5, 0, 3)) == [(0, 0, 5), (2, 5, 8)]
+    assert _bounds((0, 0)) == []
+
+
+@pytest.mark.parametrize('approximate', ['none', 'tanh'])
+@pytest.mark.parametrize('rows', [7, 3000])
+def test_shared_expert_equals_mmcv_ffn(approximate, rows, monkeypatch):
+    """The shared expert (one-expert fused loop, in row blocks, GELU
+    recomputed in backward) gives mmcv FFN's outputs and gradients for the
+    same parameters; row blocks of 1024 cut the 2 x 3000 rows into six."""
+    from mmcv.cnn.bricks.transformer import FFN
+
+    from mmringmoe.models.layers import rmoe
+    from mmringmoe.models.layers.rmoe import SharedExpertFFN
+    monkeypatch.setattr(rmoe, 'BLOCK_BYTES', 1)
+    torch.manual_seed(0)
+    cfg = dict(embed_dims=6, feedforward_channels=10, num_fcs=2, ffn_drop=0.,
+               act_cfg=dict(type='GELU', approximate=approximate), add_identity=False)
+    ref, ours = FFN(**cfg).double(), SharedExpertFFN(**cfg).double()
+    ours.load_state_dict(ref.state_dict())
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    x = torch.randn(2, rows, 6, dtype=torch.float64, requires_grad=True)
+    assert ours.fused_wanted(x)
+    probe = torch.randn(2, rows, 6, dtype=torch.float64)
+    results = []
+    for m in (ref, ours):
+        y = m(x)
+        results.append((y, torch.autograd.grad((y * probe).sum(), [x, *m.parameters()])))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for a, b in zip(results[1][1], results[0][1]):
+        torch.testing.assert_close(a, b)
+        assert a.shape == b.shape and a.is_contiguous()
+
+
+def test_shared_expert_falls_back_to_mmcv_where_the_maths_differs():
+    """Dropout in training, an identity connection, layer scale, another
+    activation or autocast: mmcv's own forward runs (same module class)."""
+    from mmringmoe.models.layers.rmoe import SharedExpertFFN
+    x = torch.randn(1, 4, 6)
+    base = dict(embed_dims=6, feedforward_channels=10, num_fcs=2, ffn_drop=0.,
+                act_cfg=dict(type='GELU'), add_identity=False)
+    assert SharedExpertFFN(**base).fused_wanted(x)
+    dropped = SharedExpertFFN(**{**base, 'ffn_drop': 0.1})
+    assert not dropped.fused_wanted(x)
+    assert dropped.eval().fused_wanted(x)  # no dropout in effect
+    assert not SharedExpertFFN(**{**base, 'add_identity': True}).fused_wanted(x)
+    assert not SharedExpertFFN(**{**base, 'layer_scale_init_value': 0.1}).fused_wanted(x)
+    assert not SharedExpertFFN(**{**base, 'act_cfg': dict(type='ReLU')}).fused_wanted(x)
+    assert not SharedExpertFFN(**{**base, 'num_fcs': 3}).fused_wanted(x)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not SharedExpertFFN(**base).fused_wanted(x)
+    ffn = SharedExpertFFN(**{**base, 'add_identity': True})
+    torch.testing.assert_close(ffn(x), x + ffn.layers(x))

@@ -56,22 +56,42 @@ class _GeluMLP(torch.autograd.Function):
         return gx, gw1, gb1, gw2, gb2
 
 
-def _bounds(counts: Sequence[int]) -> List[Tuple[int, int, int]]:
+#: Largest block of the CPU expert loop, in bytes of its (rows, H) hidden
+#: activation: an expert slice longer than that is cut into row blocks
+#: (never below :data:`MIN_BLOCK_ROWS` rows: GEMMs over fewer rows run
+#: slower per FLOP), so that one block's pre-activation, GELU output and
+#: their gradients are produced and consumed while they are in the cache.
+BLOCK_BYTES = 16 << 20
+MIN_BLOCK_ROWS = 1024
+
+
+def _bounds(counts: Sequence[int], block_rows: Optional[int] = None
+            ) -> List[Tuple[int, int, int]]:
     """``(expert, first_row, end_row)`` of the non-empty slices of rows
-    grouped by expert with ``counts`` rows each."""
+    grouped by expert with ``counts`` rows each; with ``block_rows``, slices
+    longer than that are cut into consecutive blocks of at most
+    ``block_rows`` rows (same expert). The blocks tile ``[0, sum(counts))``
+    in order."""
     out, start = [], 0
     for e, n in enumerate(counts):
-        if n:
-            out.append((e, start, start + n))
+        step = n if not block_rows else block_rows
+        for s in range(start, start + n, max(step, 1)):
+            out.append((e, s, min(s + step, start + n)))
         start += n
     return out
+
+
+def _block_rows(hidden: int, itemsize: int) -> int:
+    return max(MIN_BLOCK_ROWS, BLOCK_BYTES // max(hidden * itemsize, 1))
 
 
 class _GatedExpertLoop(torch.autograd.Function):
     """``y[i] = gate[i] * E_e(x[token[i]])`` for pairs ``i`` grouped by expert
     (``counts[e]`` consecutive pairs for expert ``e``), every expert an
     exact- or tanh-GELU two-layer FFN with stacked weights ``w1`` (E, C, H),
-    ``b1`` (E, H), ``w2`` (E, H, C), ``b2`` (E, C).
+    ``b1`` (E, H), ``w2`` (E, H, C), ``b2`` (E, C). ``token=None``: the rows
+    of ``x`` themselves, already grouped; ``gate=None``: no gate (the shared
+    expert is this with E = 1, see :class:`SharedExpertFFN`).
 
     The same maths as the per-expert :class:`_GeluMLP` calls followed by
     the gate multiply, in one autograd node for all experts of a router:
@@ -80,41 +100,55 @@ class _GatedExpertLoop(torch.autograd.Function):
       gradient tensors (per-expert parameter views would make autograd
       ``stack`` every expert's gradient into a new tensor: a copy of all
       expert weights per router and step);
-    - the pre-activations and outputs of all experts live in one (N, H) /
-      (N, C) buffer each (no ``cat`` of expert outputs, no ``split`` of
-      their gradients), and GELU runs once over all rows;
+    - every expert slice runs in row blocks (:data:`BLOCK_BYTES`): first
+      GEMM, GELU, second GEMM of one block before the next, into one
+      reused block-sized GELU buffer; backward likewise (GELU recomputed
+      per block, its gradient in a second block buffer);
     - saved for backward: the gathered rows (N, C), the pre-activation
-      (N, H) and the ungated output (N, C), as before; GELU is recomputed.
-    - with equal counts (a full capacity) the loop is one ``baddbmm``.
+      (N, H) and, with a gate, the ungated output (N, C).
+    - with E > 1 equal counts (a full capacity) and no blocking the loop
+      is one ``baddbmm``.
     """
 
     @staticmethod
     def forward(ctx, x, token, gate, w1, b1, w2, b2, counts, approximate,
-                permutation):
-        xs = x.index_select(0, token)
+                permutation, block_rows=None):
+        xs = x if token is None else x.index_select(0, token)
         n, hidden, width = xs.shape[0], w1.shape[2], w2.shape[2]
-        bounds = _bounds(counts)
+        if block_rows is None:
+            block_rows = _block_rows(hidden, xs.element_size())
+        bounds = _bounds(counts, block_rows)
         h = xs.new_empty(n, hidden)
         y = xs.new_empty(n, width)
-        equal = len(bounds) == w1.shape[0] and len(set(counts)) == 1
+        e_num = w1.shape[0]
+        equal = e_num > 1 and len(bounds) == e_num and len(set(counts)) == 1
         if equal:
-            e_num, rows = w1.shape[0], counts[0]
+            rows = counts[0]
             torch.baddbmm(b1.unsqueeze(1), xs.view(e_num, rows, -1), w1,
                           out=h.view(e_num, rows, hidden))
             a = F.gelu(h, approximate=approximate)
             torch.baddbmm(b2.unsqueeze(1), a.view(e_num, rows, hidden), w2,
                           out=y.view(e_num, rows, width))
-        else:
-            for e, s, t in bounds:
-                torch.addmm(b1[e], xs[s:t], w1[e], out=h[s:t])
-            a = F.gelu(h, approximate=approximate)
-            for e, s, t in bounds:
-                torch.addmm(b2[e], a[s:t], w2[e], out=y[s:t])
-        del a
-        ctx.save_for_backward(xs, h, y, gate, token, w1, w2)
+            del a
+        elif bounds:
+            sizes = [t - s for _, s, t in bounds]
+            w1s, b1s, w2s, b2s = (p.unbind(0) for p in (w1, b1, w2, b2))
+            buf = xs.new_empty(max(sizes), hidden)
+            for (e, _, _), r, xb, hb, yb in zip(bounds, sizes, xs.split(sizes),
+                                                h.split(sizes), y.split(sizes)):
+                torch.addmm(b1s[e], xb, w1s[e], out=hb)
+                a = buf[:r]
+                torch.ops.aten.gelu.out(hb, approximate=approximate, out=a)
+                torch.addmm(b2s[e], a, w2s[e], out=yb)
+            del buf, a
+        ctx.gated = gate is not None
+        ctx.save_for_backward(xs if token is not None else x, h,
+                              y if ctx.gated else None, gate, token, w1, w2)
         ctx.counts, ctx.bounds, ctx.equal = counts, bounds, equal
         ctx.approximate, ctx.permutation = approximate, permutation
         ctx.num_rows = x.shape[0]
+        if not ctx.gated:
+            return y
         return y * gate.unsqueeze(-1).to(y.dtype)
 
     @staticmethod
@@ -124,17 +158,20 @@ class _GatedExpertLoop(torch.autograd.Function):
         need = ctx.needs_input_grad
         wgrad, xgrad = any(need[3:7]), need[0]
         gy = gy.contiguous()
-        ggate = (gy * y).sum(-1).to(gate.dtype) if need[2] else None
+        ggate = (gy * y).sum(-1).to(gate.dtype) if ctx.gated and need[2] else None
         gw1 = gb1 = gw2 = gb2 = gx = None
+        nones = (None, ) * 4
         if not (wgrad or xgrad):
-            return gx, None, ggate, gw1, gb1, gw2, gb2, None, None, None
-        gy = gy * gate.unsqueeze(-1).to(gy.dtype)
-        a = F.gelu(h, approximate=ctx.approximate) if wgrad else None
+            return (gx, None, ggate, gw1, gb1, gw2, gb2) + nones
+        if ctx.gated:
+            gy = gy * gate.unsqueeze(-1).to(gy.dtype)
         if wgrad:
             gw1, gb1, gw2, gb2 = (torch.empty_like(w) for w in (w1, w1[:, 0], w2, w2[:, 0]))
-        ga = torch.empty_like(h)
         gxs = torch.empty_like(xs) if xgrad else None
+        approximate = ctx.approximate
         if ctx.equal:
+            a = F.gelu(h, approximate=approximate) if wgrad else None
+            ga = torch.empty_like(h)
             e_num, rows = w1.shape[0], ctx.counts[0]
             gy3 = gy.view(e_num, rows, -1)
             torch.bmm(gy3, w2.transpose(1, 2), out=ga.view(e_num, rows, -1))
@@ -143,33 +180,61 @@ class _GatedExpertLoop(torch.autograd.Function):
                 torch.sum(gy3, 1, out=gb2)
             del a
             torch.ops.aten.gelu_backward.grad_input(
-                ga, h, approximate=ctx.approximate, grad_input=ga)
+                ga, h, approximate=approximate, grad_input=ga)
             gh3 = ga.view(e_num, rows, -1)
             if wgrad:
                 torch.bmm(xs.view(e_num, rows, -1).transpose(1, 2), gh3, out=gw1)
                 torch.sum(gh3, 1, out=gb1)
             if xgrad:
                 torch.bmm(gh3, w1.transpose(1, 2), out=gxs.view(e_num, rows, -1))
-        else:
-            if wgrad and len(ctx.bounds) < w1.shape[0]:
-                for g in (gw1, gb1, gw2, gb2):  # experts without rows
-                    g.zero_()
-            for e, s, t in ctx.bounds:
-                torch.mm(gy[s:t], w2[e].t(), out=ga[s:t])
+        elif ctx.bounds:
+            bounds = ctx.bounds
+            sizes = [t - s for _, s, t in bounds]
+            used = {e for e, _, _ in bounds}
+            if wgrad:
+                gw1s, gb1s, gw2s, gb2s = (g.unbind(0) for g in (gw1, gb1, gw2, gb2))
+                for e in set(range(w1.shape[0])) - used:  # experts without rows
+                    for g in (gw1s, gb1s, gw2s, gb2s):
+                        g[e].zero_()
+            w1t, w2t = w1.transpose(1, 2).unbind(0), w2.transpose(1, 2).unbind(0)
+            rows = max(sizes)
+            abuf = h.new_empty(rows, h.shape[1]) if wgrad else None
+            gbuf = h.new_empty(rows, h.shape[1])
+            gxs_b = gxs.split(sizes) if xgrad else sizes
+            started = set()
+            for (e, _, _), r, xb, hb, gyb, gxb in zip(
+                    bounds, sizes, xs.split(sizes), h.split(sizes), gy.split(sizes), gxs_b):
+                first = e not in started
+                started.add(e)
+                ga = gbuf[:r]
+                torch.mm(gyb, w2t[e], out=ga)
                 if wgrad:
-                    torch.mm(a[s:t].t(), gy[s:t], out=gw2[e])
-                    torch.sum(gy[s:t], 0, out=gb2[e])
-            del a
-            torch.ops.aten.gelu_backward.grad_input(
-                ga, h, approximate=ctx.approximate, grad_input=ga)
-            for e, s, t in ctx.bounds:
+                    a = abuf[:r]
+                    torch.ops.aten.gelu.out(hb, approximate=approximate, out=a)
+                    if first:
+                        torch.mm(a.t(), gyb, out=gw2s[e])
+                        torch.sum(gyb, 0, out=gb2s[e])
+                    else:
+                        gw2s[e].addmm_(a.t(), gyb)
+                        gb2s[e].add_(gyb.sum(0))
+                torch.ops.aten.gelu_backward.grad_input(
+                    ga, hb, approximate=approximate, grad_input=ga)
                 if wgrad:
-                    torch.mm(xs[s:t].t(), ga[s:t], out=gw1[e])
-                    torch.sum(ga[s:t], 0, out=gb1[e])
+                    if first:
+                        torch.mm(xb.t(), ga, out=gw1s[e])
+                        torch.sum(ga, 0, out=gb1s[e])
+                    else:
+                        gw1s[e].addmm_(xb.t(), ga)
+                        gb1s[e].add_(ga.sum(0))
                 if xgrad:
-                    torch.mm(ga[s:t], w1[e].t(), out=gxs[s:t])
+                    torch.mm(ga, w1t[e], out=gxb)
+        elif wgrad:  # no rows at all
+            for g in (gw1, gb1, gw2, gb2):
+                g.zero_()
         if xgrad:
-            if ctx.permutation:  # every row exactly once (top-1, no drop)
+            if token is None:
+                gx = gxs
+            elif ctx.permutation:  # every row exactly once (top-1, no drop)
                 gx = gxs.new_empty(ctx.num_rows, gxs.shape[1])
                 gx.index_copy_(0, token, gxs)
             else:
@@ -177,7 +242,52 @@ class _GatedExpertLoop(torch.autograd.Function):
         if not all(need[3:7]):
             gw1, gb1, gw2, gb2 = (g if n else None
                                   for g, n in zip((gw1, gb1, gw2, gb2), need[3:7]))
-        return gx, None, ggate, gw1, gb1, gw2, gb2, None, None, None
+        return (gx, None, ggate, gw1, gb1, gw2, gb2) + nones
+
+
+class SharedExpertFFN(FFN):
+    """The always-on shared expert E^shared of Eq. 1: mmcv's two-layer
+    :class:`~mmcv.cnn.bricks.transformer.FFN` (same parameters and state-dict
+    keys, ``layers.0.0`` / ``layers.1``), whose forward runs as the one-expert
+    case of :class:`_GatedExpertLoop` (row blocks, GELU recomputed in
+    backward: it saves the input and the (tokens, H) pre-activation, not the
+    GELU output as well) when that is the same maths: a two-layer FFN with
+    exact or tanh GELU, no dropout in effect, no identity, no layer scale,
+    eager mode without autocast. Otherwise mmcv's forward runs.
+
+    Shapes: (..., C) -> (..., C).
+    """
+
+    def fused_wanted(self, x: torch.Tensor) -> bool:
+        layers = self.layers
+        if self.add_identity or not isinstance(self.dropout_layer, nn.Identity) \
+                or not isinstance(self.gamma2, nn.Identity) or len(layers) != 3:
+            return False
+        first, fc2, drop2 = layers
+        if not (isinstance(first, nn.Sequential) and len(first) == 3
+                and isinstance(first[0], nn.Linear) and isinstance(fc2, nn.Linear)):
+            return False
+        act, drop1 = first[1], first[2]
+        no_drop = all(isinstance(d, nn.Dropout) and (d.p == 0 or not d.training)
+                      for d in (drop1, drop2))
+        return no_drop and isinstance(act, nn.GELU) \
+            and act.approximate in ('none', 'tanh') \
+            and first[0].bias is not None and fc2.bias is not None \
+            and x.dtype == fc2.weight.dtype and not fc2.weight.is_meta \
+            and not torch.is_autocast_enabled(x.device.type) \
+            and not torch.compiler.is_compiling()
+
+    def forward(self, x: torch.Tensor, identity=None) -> torch.Tensor:
+        if identity is not None or not self.fused_wanted(x):
+            return super().forward(x, identity)
+        fc1, act = self.layers[0][0], self.layers[0][1]
+        fc2 = self.layers[1]
+        flat = x.reshape(-1, x.shape[-1])
+        y = _GatedExpertLoop.apply(
+            flat, None, None, fc1.weight.t().unsqueeze(0), fc1.bias.unsqueeze(0),
+            fc2.weight.t().unsqueeze(0), fc2.bias.unsqueeze(0), (flat.shape[0], ),
+            act.approximate, False)
+        return y.view(*x.shape[:-1], y.shape[-1])
 
 
 class GroupedExperts(nn.Module):
@@ -577,9 +687,9 @@ class RMoE(BaseModule):
         self._context = [context]
 
         if 'shared' in expert_types:
-            self.shared_expert = FFN(embed_dims=embed_dims, feedforward_channels=hidden_dims,
-                                     num_fcs=2, ffn_drop=0., act_cfg=act_cfg,
-                                     add_identity=False)
+            self.shared_expert = SharedExpertFFN(
+                embed_dims=embed_dims, feedforward_channels=hidden_dims,
+                num_fcs=2, ffn_drop=0., act_cfg=act_cfg, add_identity=False)
         if 'collaborative' in expert_types:
             self.collab_experts = GroupedExperts(num_collab, embed_dims, hidden_dims, act_cfg)
             self.collab_router = NoisyTopKRouter(embed_dims, num_collab,
