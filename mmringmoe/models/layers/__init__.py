@@ -1,4 +1,5 @@
-from .rmoe import GroupedExperts, NoisyTopKRouter, RMoE, RoutingContext, balance_loss, grouped_dispatch
+from .rmoe import (GroupedExperts, NoisyTopKRouter, RMoE, RoutingContext, SharedExpertFFN,
+                   balance_loss, grouped_dispatch)
 
-__all__ = ['GroupedExperts', 'NoisyTopKRouter', 'RMoE', 'RoutingContext', 'balance_loss',
-           'grouped_dispatch']
+__all__ = ['GroupedExperts', 'NoisyTopKRouter', 'RMoE', 'RoutingContext', 'SharedExpertFFN',
+           'balance_loss', 'grouped_dispatch']
