@@ -62,4 +62,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmringmoe.models.pruning.cli import run
+    sys.exit(run(main))

@@ -100,7 +100,14 @@ def strip_prefix(state_dict):
 
 
 def check_output_path(out, inputs, force=False):
-    """Refuse to overwrite an input, and an existing file unless forced."""
+    """Refuse to overwrite an input (a file, or anything inside an input
+    directory such as a sharded checkpoint's ``extra.pth``), and an existing
+    file unless forced.
+
+    Raises:
+        ValueError: ``out`` is an input or lies inside an input directory.
+        FileExistsError: ``out`` exists and ``force`` is False.
+    """
     if isinstance(inputs, str):
         inputs = [inputs]
     for path in inputs:
@@ -111,6 +118,12 @@ def check_output_path(out, inputs, force=False):
         if same:
             raise ValueError(f'output path {out} is the input file {path}; '
                              'write the converted model to a new file')
+        if osp.isdir(path):
+            root = osp.realpath(path)
+            where = osp.realpath(osp.dirname(osp.abspath(out)))
+            if osp.commonpath([root, where]) == root:
+                raise ValueError(f'output path {out} is inside the input directory '
+                                 f'{path}; write the converted model outside it')
     if osp.exists(out) and not force:
         raise FileExistsError(
             f'{out} exists; pass --force to overwrite it')

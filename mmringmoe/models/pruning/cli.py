@@ -1,5 +1,7 @@
 """Argument and file handling shared by ``tools/model_converters``."""
 import argparse
+import os
+import sys
 
 from .checkpoint import (check_output_path, describe, format_count,
                          load_checkpoint, print_counts, report_load,
@@ -40,6 +42,22 @@ def write(out, meta, state_dict, before, what):
           f'moe_mode {meta["moe_mode"]})')
 
 
+def run(main, argv=None):
+    """``main(argv)`` as a command: a refused input (``ValueError``, which
+    includes ``CheckpointError``, or a missing / existing file) ends with one
+    ``error: ...`` line on stderr and exit code 1 instead of a traceback.
+    ``MMRINGMOE_DEBUG=1`` shows the traceback. Returns main's exit code."""
+    from mmringmoe.engine.cli import _one_line
+    if os.environ.get('MMRINGMOE_DEBUG', '0') == '1':
+        return main(argv)
+    try:
+        return main(argv)
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError,
+            IsADirectoryError) as e:
+        print(f'error: {_one_line(e)}', file=sys.stderr)
+        return 1
+
+
 def parse_channels(items):
     """``['ms=4', 'sar_l1=8']`` -> ``{'ms': 4, 'sar_l1': 8}``."""
     out = {}
@@ -51,5 +69,5 @@ def parse_channels(items):
     return out
 
 
-__all__ = ['parser', 'add_common', 'read', 'write', 'check_output_path',
+__all__ = ['parser', 'add_common', 'read', 'write', 'check_output_path', 'run',
            'parse_channels', 'format_count']
