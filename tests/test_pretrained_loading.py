@@ -245,3 +245,20 @@ def test_converters_report_and_refuse(pretrain_ckpt, tmp_path, capsys):
     # and tensors that describe no model at all: one line, not a traceback
     with pytest.raises(PretrainedLoadError, match='buildable RingMoE'):
         report_load(describe(part), part, 'part')
+
+
+def test_fsdp_load_line_does_not_call_tensor_counts_values(monkeypatch):
+    """Under FSDP the parameters are flat shards, so a load counts tensors;
+    the log line said '304/304 values' for a 20M-value model (new-user
+    trial). Plain models keep counting values."""
+    import mmringmoe.engine.checkpoint as ck
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    sd = model.state_dict()
+    plain = ck.fit_state_dict(model, sd).line('ckpt.pth', 'Sequential')
+    assert '(26/26 values, 100.0%)' in plain, plain
+    monkeypatch.setattr(ck, '_is_fsdp', lambda m: True)
+    monkeypatch.setattr(ck, '_fsdp_state_dict_names', lambda m: dict.fromkeys(sd))
+    report = ck.fit_state_dict(model, sd)
+    line = report.line('ckpt.pth', 'FullyShardedDataParallel')
+    assert 'loaded 4/4 parameter tensors' in line and 'values,' not in line, line
+    assert '100.0% of the tensors; FSDP shards, values not counted' in line, line

@@ -224,7 +224,9 @@ class LoadReport:
     loaded / in the model, checkpoint keys left unused and shape mismatches."""
 
     def __init__(self, state_dict, prefix, loaded, total, loaded_numel,
-                 total_numel, unused, mismatched, missing):
+                 total_numel, unused, mismatched, missing, counts_values=True):
+        # counts_values=False (FSDP): the numel fields count tensors
+        self.counts_values = counts_values
         self.state_dict = state_dict
         self.prefix = prefix
         self.loaded, self.total = loaded, total
@@ -237,9 +239,11 @@ class LoadReport:
 
     def line(self, source, what):
         strip = f" after stripping '{self.prefix}'" if self.prefix else ''
+        share = (f'{self.loaded_numel:,}/{self.total_numel:,} values, '
+                 f'{self.share:.1%}' if self.counts_values else
+                 f'{self.share:.1%} of the tensors; FSDP shards, values not counted')
         return (f'{source}: loaded {self.loaded}/{self.total} parameter '
-                f'tensors of {what} ({self.loaded_numel:,}/{self.total_numel:,}'
-                f' values, {self.share:.1%}){strip}; {len(self.unused)} '
+                f'tensors of {what} ({share}){strip}; {len(self.unused)} '
                 f'checkpoint tensors unused, {len(self.mismatched)} with '
                 'another shape')
 
@@ -295,7 +299,7 @@ def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
     return LoadReport(
         state_dict=fit, prefix=prefix,
         loaded=sum(k in params for k in fit), total=len(params),
-        loaded_numel=numel, total_numel=total_numel,
+        loaded_numel=numel, total_numel=total_numel, counts_values=not wrapped,
         unused=[k for k in cand if k not in own],
         mismatched=[k for k in cand if k in own and k not in fit],
         missing=[k for k in params if k not in fit])
