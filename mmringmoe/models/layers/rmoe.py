@@ -81,6 +81,17 @@ def _bounds(counts: Sequence[int], block_rows: Optional[int] = None
     return out
 
 
+def _weight_grads(gw, gb, inp, grad, first: bool):
+    """``gw = inp.T @ grad`` and ``gb = grad.sum(0)`` into the given
+    gradient views on an expert's first block, ``+=`` on its later ones."""
+    if first:
+        torch.mm(inp.t(), grad, out=gw)
+        torch.sum(grad, 0, out=gb)
+    else:
+        gw.addmm_(inp.t(), grad)
+        gb.add_(grad.sum(0))
+
+
 def _block_rows(hidden: int, itemsize: int) -> int:
     return max(MIN_BLOCK_ROWS, BLOCK_BYTES // max(hidden * itemsize, 1))
 
@@ -187,7 +198,7 @@ class _GatedExpertLoop(torch.autograd.Function):
                 torch.sum(gh3, 1, out=gb1)
             if xgrad:
                 torch.bmm(gh3, w1.transpose(1, 2), out=gxs.view(e_num, rows, -1))
-        elif ctx.bounds:
+        else:
             bounds = ctx.bounds
             sizes = [t - s for _, s, t in bounds]
             used = {e for e, _, _ in bounds}
@@ -197,7 +208,7 @@ class _GatedExpertLoop(torch.autograd.Function):
                     for g in (gw1s, gb1s, gw2s, gb2s):
                         g[e].zero_()
             w1t, w2t = w1.transpose(1, 2).unbind(0), w2.transpose(1, 2).unbind(0)
-            rows = max(sizes)
+            rows = max(sizes, default=0)
             abuf = h.new_empty(rows, h.shape[1]) if wgrad else None
             gbuf = h.new_empty(rows, h.shape[1])
             gxs_b = gxs.split(sizes) if xgrad else sizes
@@ -211,26 +222,13 @@ class _GatedExpertLoop(torch.autograd.Function):
                 if wgrad:
                     a = abuf[:r]
                     torch.ops.aten.gelu.out(hb, approximate=approximate, out=a)
-                    if first:
-                        torch.mm(a.t(), gyb, out=gw2s[e])
-                        torch.sum(gyb, 0, out=gb2s[e])
-                    else:
-                        gw2s[e].addmm_(a.t(), gyb)
-                        gb2s[e].add_(gyb.sum(0))
+                    _weight_grads(gw2s[e], gb2s[e], a, gyb, first)
                 torch.ops.aten.gelu_backward.grad_input(
                     ga, hb, approximate=approximate, grad_input=ga)
                 if wgrad:
-                    if first:
-                        torch.mm(xb.t(), ga, out=gw1s[e])
-                        torch.sum(ga, 0, out=gb1s[e])
-                    else:
-                        gw1s[e].addmm_(xb.t(), ga)
-                        gb1s[e].add_(ga.sum(0))
+                    _weight_grads(gw1s[e], gb1s[e], xb, ga, first)
                 if xgrad:
                     torch.mm(ga, w1t[e], out=gxb)
-        elif wgrad:  # no rows at all
-            for g in (gw1, gb1, gw2, gb2):
-                g.zero_()
         if xgrad:
             if token is None:
                 gx = gxs
