@@ -93,6 +93,19 @@ def test_absent_modality_still_reaches_its_experts():
     assert layer.specialized_experts['opt'].w1.grad.any()
 
 
+def _loop_inputs(counts, tokens):
+    """float64 inputs of :class:`_GatedExpertLoop` for 4 experts (C=3, H=5):
+    pair token rows, token rows, gates and (w1, b1, w2, b2)."""
+    torch.manual_seed(0)
+    n = sum(counts)
+    token = torch.randint(tokens, (n, ))
+    x = torch.randn(tokens, 3, dtype=torch.float64, requires_grad=True)
+    gate = torch.rand(n, dtype=torch.float64, requires_grad=True)
+    weights = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
+               for s in ((4, 3, 5), (4, 5), (4, 5, 3), (4, 3))]
+    return token, x, gate, weights
+
+
 @pytest.mark.parametrize('counts', [(3, 0, 5, 2), (4, 4, 4, 4), (0, 0, 0, 0)])
 @pytest.mark.parametrize('approximate', ['none', 'tanh'])
 def test_fused_expert_loop_gradcheck(counts, approximate):
@@ -100,13 +113,7 @@ def test_fused_expert_loop_gradcheck(counts, approximate):
     into the stacked (E, ...) tensors, ``baddbmm`` when the counts are equal)
     against finite differences, in float64; zero-row experts get zero
     gradients."""
-    torch.manual_seed(0)
-    n, tokens = sum(counts), 7
-    token = torch.randint(tokens, (n,))
-    x = torch.randn(tokens, 3, dtype=torch.float64, requires_grad=True)
-    gate = torch.rand(n, dtype=torch.float64, requires_grad=True)
-    weights = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
-               for s in ((4, 3, 5), (4, 5), (4, 5, 3), (4, 3))]
+    token, x, gate, weights = _loop_inputs(counts, tokens=7)
 
     def fn(x, gate, w1, b1, w2, b2):
         return _GatedExpertLoop.apply(x, token, gate, w1, b1, w2, b2, counts,
@@ -160,14 +167,9 @@ def test_fused_expert_loop_in_row_blocks_gradcheck(block_rows):
     """Expert slices cut into row blocks (the weight gradients of an expert
     accumulated over its blocks, the GELU buffers reused across blocks)
     against finite differences, and equal to the loop without blocks."""
-    torch.manual_seed(0)
     counts = (5, 0, 3, 1)
-    n, tokens = sum(counts), 6
-    token = torch.randint(tokens, (n,))
-    x = torch.randn(tokens, 3, dtype=torch.float64, requires_grad=True)
-    gate = torch.rand(n, dtype=torch.float64, requires_grad=True)
-    weights = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
-               for s in ((4, 3, 5), (4, 5), (4, 5, 3), (4, 3))]
+    n = sum(counts)
+    token, x, gate, weights = _loop_inputs(counts, tokens=6)
 
     def fn(x, gate, *w, rows=block_rows):
         return _GatedExpertLoop.apply(x, token, gate, *w, counts, 'none', False, rows)
