@@ -51,14 +51,20 @@ def _register_blob_detector():
                 for sl in ndimage.find_objects(lab):
                     boxes.append([sl[1].start, sl[0].start, sl[1].stop,
                                   sl[0].stop])
-                b = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-                if rescale:
-                    sx, sy = sample.metainfo['scale_factor']
-                    b = b / torch.tensor([sx, sy, sx, sy])
-                sample.pred_instances = InstanceData(
-                    bboxes=b, labels=torch.zeros(len(b), dtype=torch.long),
-                    scores=torch.full((len(b), ), 0.9))
+                self._pack(sample, torch.tensor(boxes, dtype=torch.float32)
+                           .reshape(-1, 4), rescale)
             return data_samples
+
+        @staticmethod
+        def _pack(sample, b, rescale):
+            """Boxes ``b`` (N, 4) in input pixels as class-0 predictions
+            with score 0.9, scaled back to the original image if asked."""
+            if rescale:
+                sx, sy = sample.metainfo['scale_factor']
+                b = b / torch.tensor([sx, sy, sx, sy])
+            sample.pred_instances = InstanceData(
+                bboxes=b, labels=torch.zeros(len(b), dtype=torch.long),
+                scores=torch.full((len(b), ), 0.9))
 
 
 @functools.lru_cache(maxsize=None)
@@ -445,7 +451,6 @@ def _fixed_box_config(tmp_path):
     import mmdet.models  # noqa: F401
     from mmdet.registry import MODELS
     from mmengine.config import Config
-    from mmengine.structures import InstanceData
 
     _register_blob_detector()
     cls = MODELS.get('_RedBlobDetector')
@@ -455,13 +460,7 @@ def _fixed_box_config(tmp_path):
 
         def predict(self, inputs, data_samples, rescale=True):
             for sample in data_samples:
-                b = torch.tensor(FIXED_BOXES)
-                if rescale:
-                    sx, sy = sample.metainfo['scale_factor']
-                    b = b / torch.tensor([sx, sy, sx, sy])
-                sample.pred_instances = InstanceData(
-                    bboxes=b, labels=torch.zeros(len(b), dtype=torch.long),
-                    scores=torch.full((len(b), ), 0.9))
+                self._pack(sample, torch.tensor(FIXED_BOXES), rescale)
             return data_samples
 
     path, ckpt = blob_config(tmp_path)
