@@ -1,5 +1,6 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: config loading, the
 toolbox scope, input checks, one-line errors and cleanup after a run."""
+import contextlib
 import difflib
 import importlib
 import logging
@@ -225,10 +226,35 @@ def run_cli(fn, args):
     """Run ``fn(args)``; bad input ends with ``error: ...`` and exit code 1.
 
     ``MMRINGMOE_DEBUG=1`` shows the full traceback instead.
+
+    A ``torch.distributed`` process group that ``fn`` opened (``--launcher
+    pytorch``: mmengine's ``init_dist``, or a ``custom_imports`` module) is
+    destroyed when ``fn`` returns or raises. mmengine never destroys it, and a
+    gloo group left to the interpreter's exit can abort the process
+    (``terminate called without an active exception``, SIGABRT: its worker
+    threads still hold tensors while Python is torn down; pytorch/pytorch
+    #190489), so that a finished ``torchrun`` job reports a failed rank. A
+    group that was open before ``fn`` ran is left alone.
     """
+    with _process_group_closed_after():
+        if os.environ.get('MMRINGMOE_DEBUG', '0') == '1':
+            return fn(args)
+        return _run_one_line_errors(fn, args)
+
+
+@contextlib.contextmanager
+def _process_group_closed_after():
+    import torch.distributed as dist
+    opened_before = dist.is_available() and dist.is_initialized()
+    try:
+        yield
+    finally:
+        if not opened_before and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run_one_line_errors(fn, args):
     from mmringmoe.engine.checkpoint import CheckpointError
-    if os.environ.get('MMRINGMOE_DEBUG', '0') == '1':
-        return fn(args)
     try:
         return fn(args)
     except (UserError, CheckpointError, FileNotFoundError) as e:
