@@ -2,6 +2,10 @@
 
 (a) one RMoE layer (top-1 specialized + top-1 collaborative + shared expert)
     vs a dense FFN with the same active FLOPs per token (hidden width x 3);
+    also timed: the layer's GEMMs alone (:class:`GemmFloorCase`: each expert's
+    six products at the row count its router gives it, nothing else), whose
+    ratio to the dense step is the floor of (a) on the machine (0.76-0.85
+    on the 2-core CPU, where the GEMMs are most of both steps);
 (b) the whole backbone in dense mode vs mmpretrain's SwinTransformerV2 of the same size;
 (c) the sparse backbone vs (b)'s dense RingMoE (same parameters per expert, 3x the FLOPs);
 (d) the sparse backbone vs mmpretrain's SwinTransformerV2 whose FFN is 3x wider
@@ -219,6 +223,60 @@ def report(title, results, ours, ref, clock='wall'):
     return time_ratio
 
 
+class GemmFloorCase(Case):
+    """The matrix products of one RMoE forward+backward step and nothing
+    else: for every expert (shared, collaborative, specialized) with the row
+    count its router gives it on ``x``, the two forward GEMMs (``addmm``
+    with the bias) and the four backward ones (the GELU-output, first-layer
+    weight, second-layer weight and input gradients), with the layer's own
+    weights in the layouts the layer uses, into outputs allocated once. No
+    routing, gather, GELU, gate, scatter, allocation or autograd.
+
+    Its time over the dense reference's step is the lowest ratio that an
+    RMoE layer computing these GEMMs can reach on this machine: the FLOPs
+    are the reference's (3 experts of width 4C per token against one FFN of
+    width 12C), so an RMoE layer is only faster than the dense FFN by the
+    time the reference spends outside its GEMMs (GELU and bias passes,
+    first touches of its large hidden tensors) or by GEMMs that run
+    faster than the reference's.
+    """
+
+    def __init__(self, name, rmoe, x):
+        super().__init__(name, None, [], str(x.device), memory=False)
+        flat = x.detach().reshape(-1, x.shape[-1])
+        fc1, fc2 = rmoe.shared_expert.layers[0][0], rmoe.shared_expert.layers[1]
+        experts = [(flat.shape[0], fc1.weight.t(), fc1.bias, fc2.weight.t(), fc2.bias)]
+        with torch.no_grad():
+            for router, group in ((rmoe.collab_router, rmoe.collab_experts),
+                                  *((rmoe.specialized_routers[m],
+                                     rmoe.specialized_experts[m])
+                                    for m in rmoe.modalities[:1])):
+                idx = router(flat)[2].reshape(-1)
+                counts = torch.bincount(idx, minlength=group.num_experts).tolist()
+                experts += [(n, group.w1[e], group.b1[e], group.w2[e], group.b2[e])
+                            for e, n in enumerate(counts) if n]
+        self.counts = [e[0] for e in experts]
+        self.work = []
+        for n, w1, b1, w2, b2 in experts:
+            w1, b1, w2, b2 = (t.detach() for t in (w1, b1, w2, b2))
+            hidden = w1.shape[1]
+            self.work.append(dict(
+                w=(w1, b1, w2, b2), x=flat[:n], gy=torch.randn_like(flat[:n]),
+                h=flat.new_empty(n, hidden), y=torch.empty_like(flat[:n]),
+                ga=flat.new_empty(n, hidden), gx=torch.empty_like(flat[:n]),
+                gw1=torch.empty_like(w1), gw2=torch.empty_like(w2)))
+
+    def step(self):
+        for b in self.work:
+            w1, b1, w2, b2 = b['w']
+            torch.addmm(b1, b['x'], w1, out=b['h'])
+            torch.addmm(b2, b['h'], w2, out=b['y'])
+            torch.mm(b['gy'], w2.t(), out=b['ga'])
+            torch.mm(b['h'].t(), b['gy'], out=b['gw2'])
+            torch.mm(b['x'].t(), b['ga'], out=b['gw1'])
+            torch.mm(b['ga'], w1.t(), out=b['gx'])
+
+
 def _cases(name, module, fn_of, params, args, compile_it):
     """The eager case of ``module`` and, if asked, its compiled twin."""
     out = [Case(name, fn_of(module), params, args.device)]
@@ -246,11 +304,18 @@ def bench_layer(args):
     def dense_fn(m):
         return lambda: m(x).float().sum()
 
+    floor = GemmFloorCase('rmoe-gemms-only', rmoe, x)
     cases = _cases('rmoe', rmoe, rmoe_fn, [x, *rmoe.parameters()], args, comp) + \
-        _cases('dense-ffn-x3', dense, dense_fn, [x, *dense.parameters()], args, comp)
+        _cases('dense-ffn-x3', dense, dense_fn, [x, *dense.parameters()], args, comp) + \
+        [floor]
     res = measure(cases, args.reps, args.warmup)
     title = f'(a) RMoE layer vs dense FFN x3 hidden: {args.tokens} tokens, width {c}'
     ratios = {'a': report(title, res, 'rmoe', 'dense-ffn-x3', args.clock)}
+    ratios['a floor'] = report(
+        f'(a) floor: the RMoE layer\'s GEMMs alone (expert rows {floor.counts}; '
+        f'no routing, GELU or autograd) vs the same dense step: no RMoE layer '
+        f'computing these GEMMs runs below this ratio here',
+        res, 'rmoe-gemms-only', 'dense-ffn-x3', args.clock)
     if comp:
         ratios['a compiled'] = report('(a) compiled', res, 'rmoe compiled',
                                       'dense-ffn-x3 compiled', args.clock)
