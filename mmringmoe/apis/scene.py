@@ -16,7 +16,10 @@ from typing import Dict, NamedTuple, Optional, Tuple
 import numpy as np
 
 from mmringmoe.datasets.transforms.raster_io import (AmbiguousNpyLayout,
+                                                     _as_gcp, _as_rpc,
+                                                     gcps_on_grid,
                                                      raster_info,
+                                                     rpcs_on_grid,
                                                      read_raster_with_meta,
                                                      valid_mask_from)
 
@@ -26,7 +29,9 @@ class RasterArray(NamedTuple):
     bands last, with optional ``crs`` (WKT / ``'EPSG:4326'``),
     ``transform`` (6-tuple, rasterio order), ``nodata`` and ``valid_mask``
     ``(H, W)`` bool (default: from ``nodata`` and NaN/Inf,
-    :func:`valid_mask_from`).
+    :func:`valid_mask_from`), and optional ``gcps`` / ``gcp_crs`` / ``rpcs``
+    (as :class:`~mmringmoe.datasets.transforms.raster_io.GeoMeta` holds
+    them), copied to the outputs.
 
     rasterio's ``ds.read()`` gives ``(bands, rows, cols)``: pass
     ``arr.transpose(1, 2, 0)`` (an array whose first axis has the model's
@@ -37,6 +42,9 @@ class RasterArray(NamedTuple):
     nodata: Optional[float] = None
     valid_mask: Optional[np.ndarray] = None
     name: str = '<array>'
+    gcps: Optional[tuple] = None
+    gcp_crs: Optional[str] = None
+    rpcs: Optional[object] = None
 
 
 def _crs_wkt(crs) -> Optional[str]:
@@ -51,7 +59,9 @@ class SceneSource:
 
     Attributes: ``name`` (path or label), ``height``, ``width``, ``count``
     (data bands: a band flagged alpha is not counted), ``dtype``, ``crs``
-    (WKT or None), ``transform`` (6-tuple or None), ``nodata``, ``alpha``
+    (WKT or None), ``transform`` (6-tuple or None), ``nodata``, ``gcps``,
+    ``gcp_crs`` (WKT), ``rpcs`` (rasterio ``RPC``; each None when absent),
+    ``alpha``
     (1-based index of a band flagged alpha, else None), ``file_count``
     (bands in the file, alpha included).
     """
@@ -78,6 +88,9 @@ class SceneSource:
             self.transform = None if source.transform is None else tuple(
                 float(v) for v in tuple(source.transform)[:6])
             self.nodata = source.nodata
+            self.gcps = tuple(source.gcps) if source.gcps else None
+            self.gcp_crs = _crs_wkt(source.gcp_crs) if self.gcps else None
+            self.rpcs = _as_rpc(source.rpcs)
         else:
             path = os.fspath(source)
             if osp.isdir(path):
@@ -98,6 +111,8 @@ class SceneSource:
             self.count, self.dtype = info.count, info.dtype
             self.crs, self.transform = info.crs, info.transform
             self.nodata = info.nodata
+            self.gcps, self.gcp_crs = info.gcps, info.gcp_crs
+            self.rpcs = info.rpcs
             self._has_mask = info.has_mask
             if info.has_mask and info.driver != 'npy':
                 import rasterio
@@ -213,7 +228,25 @@ def _grid_mismatch(a: SceneSource, b: SceneSource) -> Optional[str]:
                                 1e-12))):
         return (f'transform {b.transform} but {a.name!r} has transform '
                 f'{a.transform}')
+    if _gcp_key(a) != _gcp_key(b):
+        return (f'{len(b.gcps or ())} GCPs ({_short_crs(b.gcp_crs)}) but '
+                f'{a.name!r} has {len(a.gcps or ())} other GCPs '
+                f'({_short_crs(a.gcp_crs)})')
+    if (a.rpcs is None) != (b.rpcs is None) or (
+            a.rpcs is not None and a.rpcs.to_dict() != b.rpcs.to_dict()):
+        return (f'{"no " if b.rpcs is None else "other "}RPCs than '
+                f'{a.name!r}')
     return None
+
+
+def _gcp_key(s: SceneSource):
+    """Comparable GCPs of a source: (row, col, x, y, z) tuples and CRS."""
+    if not s.gcps:
+        return None
+    from rasterio.crs import CRS
+    pts = tuple((g.row, g.col, g.x, g.y, g.z)
+                for g in (_as_gcp(g) for g in s.gcps))
+    return pts, None if s.gcp_crs is None else CRS.from_wkt(s.gcp_crs)
 
 
 def _short_crs(wkt: Optional[str]) -> str:
@@ -229,8 +262,9 @@ class Scene:
     """The rasters of one model input, on one pixel grid.
 
     Attributes: ``sources`` (dict role -> :class:`SceneSource`), ``height``,
-    ``width``, ``crs``, ``transform``, ``nodata`` (of the first raster),
-    ``kind`` (``'single'``, ``'modalities'`` or ``'pair'``).
+    ``width``, ``crs``, ``transform``, ``nodata``, ``gcps``, ``gcp_crs``,
+    ``rpcs`` (of the first raster), ``kind`` (``'single'``, ``'modalities'``
+    or ``'pair'``).
     """
 
     def __init__(self, sources: Dict[str, SceneSource], kind: str,
@@ -241,11 +275,38 @@ class Scene:
             diff = _grid_mismatch(first, src)
             if diff is not None:
                 raise ValueError(f'{what}: {role} {src.name!r} has {diff}; '
-                                 'the rasters must share CRS, transform and '
-                                 'size')
+                                 'the rasters must share CRS, transform, '
+                                 'GCPs, RPCs and size')
         self.height, self.width = first.height, first.width
         self.crs, self.transform = first.crs, first.transform
         self.nodata = first.nodata
+        self.gcps, self.gcp_crs = first.gcps, first.gcp_crs
+        self.rpcs = first.rpcs
+
+    def georef(self, step=(1, 1)) -> dict:
+        """Georeferencing of an output raster: ``dict(crs=, transform=,
+        gcps=, gcp_crs=, rpcs=)``, the keywords of
+        :class:`~mmringmoe.apis.writers.GeoTIFFBlockWriter` and
+        :func:`~mmringmoe.datasets.transforms.raster_io.write_raster`.
+
+        Args:
+            step (tuple[int, int]): ``(rows, cols)`` of scene pixels per
+                output pixel: ``(1, 1)`` for an output on the scene grid
+                (everything copied unchanged), ``crop`` for the per-window
+                class map of scene classification (transform scaled, GCP
+                rows/cols divided, RPC line/sample offsets and scales
+                rescaled: :func:`gcps_on_grid`, :func:`rpcs_on_grid`).
+        """
+        ky, kx = (int(v) for v in step)
+        t = self.transform
+        if t is not None and (ky, kx) != (1, 1):
+            t = (t[0] * kx, t[1] * ky, t[2], t[3] * kx, t[4] * ky, t[5])
+        same = (ky, kx) == (1, 1)
+        return dict(
+            crs=self.crs, transform=t,
+            gcps=self.gcps if same else gcps_on_grid(self.gcps, 0, 0, ky, kx),
+            gcp_crs=self.gcp_crs,
+            rpcs=self.rpcs if same else rpcs_on_grid(self.rpcs, 0, 0, ky, kx))
 
     @property
     def paths(self):

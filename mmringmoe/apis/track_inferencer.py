@@ -194,6 +194,13 @@ class FrameSequence:
         from .scene import SceneSource, _grid_mismatch
         first = infos[0]
         if all(i.crs is None and i.transform is None for i in infos):
+            geo = next((i for i in infos if i.gcps or i.rpcs is not None),
+                       None)
+            if geo is not None:  # raw L1 frames: GCPs / RPCs, no transform
+                self.geo_note = (
+                    f'frame {geo.path!r} is georeferenced by '
+                    f'{"GCPs" if geo.gcps else "RPCs"}, not by a transform; '
+                    'no GeoJSON written (the txt is in pixels)')
             return
         ref = SceneSource(first.path)
         for info in infos[1:]:

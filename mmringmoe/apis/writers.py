@@ -63,6 +63,13 @@ class GeoTIFFBlockWriter:
         height, width, count (int): size and band count.
         dtype: numpy dtype of the bands.
         crs, transform: georeferencing (WKT / 6-tuple) or None.
+        gcps, gcp_crs: ground control points (rasterio
+            ``GroundControlPoint`` or ``(row, col, x, y[, z])``) on this
+            file's pixel grid and their CRS, or None (a GCP-georeferenced
+            input has no transform; its GCPs apply to an output on its grid
+            unchanged).
+        rpcs: rational polynomial coefficients (rasterio ``RPC`` or its
+            dict) on this file's pixel grid, or None.
         nodata: nodata value or None.
         colormap (dict, optional): ``{index: (r, g, b[, a])}`` colour table
             for band 1 (uint8 only).
@@ -76,12 +83,18 @@ class GeoTIFFBlockWriter:
                  colormap: Optional[dict] = None,
                  band_descriptions: Optional[Sequence[str]] = None,
                  tags: Optional[Dict[str, str]] = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, gcps=None, gcp_crs=None,
+                 rpcs=None):
         import rasterio
         from rasterio.errors import NotGeoreferencedWarning
         from rasterio.transform import Affine
+
+        from mmringmoe.datasets.transforms.raster_io import (
+            check_gcps_writable, write_georef)
         if osp.exists(path) and not overwrite:
             raise FileExistsError(f'output {path!r} exists')
+        if transform is None:
+            check_gcps_writable(path, gcps, gcp_crs)
         self.path, self.tmp = path, path + '.part'
         profile = dict(driver='GTiff', height=height, width=width,
                        count=count, dtype=np.dtype(dtype).name,
@@ -98,6 +111,7 @@ class GeoTIFFBlockWriter:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
             self.dst = rasterio.open(self.tmp, 'w', **profile)
+        write_georef(self.dst, transform, gcps, gcp_crs, rpcs)
         if colormap is not None:
             self.dst.write_colormap(1, colormap)
         for i, d in enumerate(band_descriptions or (), start=1):
@@ -136,6 +150,16 @@ def pixel_to_map(transform, cols: np.ndarray, rows: np.ndarray):
     return a * cols + b * rows + c, d * cols + e * rows + f
 
 
+def gcps_to_map(gcps, cols: np.ndarray, rows: np.ndarray):
+    """Map coordinates (in the GCP CRS) of pixel-corner coordinates
+    (col, row) through GDAL's GCP transformer (``rasterio.transform.xy``
+    with the GCPs, ``offset='ul'``: GCP rows/cols are pixel corners)."""
+    from rasterio.transform import xy
+    x, y = xy(list(gcps), np.asarray(rows, np.float64),
+              np.asarray(cols, np.float64), offset='ul')
+    return np.asarray(x, np.float64), np.asarray(y, np.float64)
+
+
 def crs_member(crs_wkt: Optional[str]) -> Optional[dict]:
     """GeoJSON 2008 ``crs`` member (read by GDAL/QGIS) for a CRS."""
     if crs_wkt is None:
@@ -150,7 +174,9 @@ def crs_member(crs_wkt: Optional[str]) -> Optional[dict]:
 def detections_geojson(polygons_px: np.ndarray, labels: np.ndarray,
                        scores: np.ndarray, classes: Sequence[str], transform,
                        crs_wkt: Optional[str],
-                       boxes_px: Optional[np.ndarray] = None) -> dict:
+                       boxes_px: Optional[np.ndarray] = None,
+                       gcps=None, gcp_crs: Optional[str] = None,
+                       rpcs=None) -> dict:
     """A FeatureCollection of detections.
 
     Args:
@@ -159,18 +185,42 @@ def detections_geojson(polygons_px: np.ndarray, labels: np.ndarray,
         labels: ``(N,)`` class indices; scores: ``(N,)``.
         classes: class names.
         transform, crs_wkt: the scene's georeferencing.
+        gcps, gcp_crs, rpcs: the scene's GCPs (with their CRS) and RPCs
+            (:class:`~mmringmoe.datasets.transforms.raster_io.GeoMeta`), used
+            only when ``transform`` is None.
         boxes_px: ``(N, 4)`` ``x1, y1, x2, y2`` or ``(N, 5)`` ``cx, cy, w,
             h, angle`` (radians) in pixels, kept in the properties.
 
     Returns:
         dict: geometry ``Polygon`` in the scene CRS (closed ring); properties
         ``class_name``, ``label``, ``score``, ``pixel_polygon`` and
-        ``pixel_bbox`` (or ``pixel_rbox``).
+        ``pixel_bbox`` (or ``pixel_rbox``). A scene georeferenced by GCPs
+        only (no transform) gets map coordinates in the GCP CRS through
+        GDAL's GCP transformer (``rasterio.transform.xy`` with the GCPs: the
+        polynomial gdalwarp uses, order 1 least squares for fewer than 6
+        GCPs); a scene with RPCs only keeps pixel coordinates (the RPCs need
+        the terrain height, a DEM, to give map coordinates) and an
+        :class:`~mmringmoe.apis.rs_inferencer.InferenceNote` says so.
     """
+    gcp_list = None
+    if transform is None and gcps:
+        from mmringmoe.datasets.transforms.raster_io import _as_gcp
+        gcp_list = [_as_gcp(g) for g in gcps]
+        crs_wkt = gcp_crs
+    elif transform is None and rpcs is not None:
+        from .rs_inferencer import InferenceNote
+        warnings.warn(
+            'the scene is georeferenced by RPCs only (no transform, no '
+            'GCPs), so the detection GeoJSON is in pixel coordinates (col, '
+            'row); project them with the RPCs and a DEM (e.g. gdaltransform '
+            '-rpc -to RPC_DEM=dem.tif)', InferenceNote, stacklevel=3)
     feats: List[dict] = []
     for i in range(len(labels)):
         poly = np.asarray(polygons_px[i], np.float64)
-        xs, ys = pixel_to_map(transform, poly[:, 0], poly[:, 1])
+        if gcp_list is not None:
+            xs, ys = gcps_to_map(gcp_list, poly[:, 0], poly[:, 1])
+        else:
+            xs, ys = pixel_to_map(transform, poly[:, 0], poly[:, 1])
         ring = [[float(x), float(y)] for x, y in zip(xs, ys)]
         ring.append(ring[0])
         label = int(labels[i])
@@ -202,4 +252,5 @@ def write_json(path: str, obj: dict, overwrite: bool = False):
 
 
 __all__ = ['check_output_path', 'ArrayBlockWriter', 'GeoTIFFBlockWriter',
-           'pixel_to_map', 'detections_geojson', 'write_json', 'crs_member']
+           'pixel_to_map', 'gcps_to_map', 'detections_geojson', 'write_json',
+           'crs_member']

@@ -56,6 +56,10 @@ class Tile(NamedTuple):
         nodata (float | None): the scene's declared nodata value.
         mask_source (str): what ``valid_mask`` came from (see
             :class:`~mmringmoe.datasets.transforms.raster_io.GeoMeta`).
+        gcps, gcp_crs, rpcs: the scene's ground control points (with their
+            CRS as WKT) and RPCs moved to the window's upper-left corner
+            (:class:`~mmringmoe.datasets.transforms.raster_io.GeoMeta`), or
+            None.
     """
     row: int
     col: int
@@ -67,6 +71,9 @@ class Tile(NamedTuple):
     transform: Optional[Tuple[float, ...]] = None
     nodata: Optional[float] = None
     mask_source: str = 'none'
+    gcps: Optional[tuple] = None
+    gcp_crs: Optional[str] = None
+    rpcs: Optional[object] = None
 
 
 def black_border_mask(img: np.ndarray, mode: str = 'edge') -> np.ndarray:
@@ -420,12 +427,14 @@ def iter_raster_tiles(path: str,
                           _fill_value(arr.dtype, meta.nodata))
         report['kept'] += 1
         yield Tile(win.row_off, win.col_off, arr, frac, valid, win, meta.crs,
-                   meta.transform, meta.nodata, source)
+                   meta.transform, meta.nodata, source, meta.gcps,
+                   meta.gcp_crs, meta.rpcs)
 
 
 def write_tile(path: str, tile: Tile, overwrite: bool = False,
                compress: Optional[str] = 'deflate'):
-    """Write ``tile`` as a GeoTIFF with its CRS, transform and nodata value.
+    """Write ``tile`` as a GeoTIFF with its CRS, transform, GCPs, RPCs and
+    nodata value.
 
     The tile's ``valid_mask`` is kept exactly: where the nodata value (and
     NaN) already express it nothing else is written; otherwise the mask is
@@ -445,7 +454,8 @@ def write_tile(path: str, tile: Tile, overwrite: bool = False,
         data = data.copy()
         data[~valid] = np.nan if nodata is None else nodata
     write_raster(path, data, overwrite=overwrite, crs=tile.crs,
-                 transform=tile.transform, nodata=nodata, compress=compress)
+                 transform=tile.transform, nodata=nodata, compress=compress,
+                 gcps=tile.gcps, gcp_crs=tile.gcp_crs, rpcs=tile.rpcs)
     pairs = data.ndim == 4
     implied = valid_mask_from(
         data if not pairs else data.reshape(*data.shape[:2], -1),

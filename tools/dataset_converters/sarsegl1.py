@@ -177,7 +177,8 @@ def convert(scenes: Sequence[Tuple[str, Sequence[str], str]], out_dir: str,
             write_tile(img_out, Tile(
                 win.row_off, win.col_off, img,
                 1 - float(meta.valid_mask.mean()), meta.valid_mask, win,
-                meta.crs, meta.transform, meta.nodata, meta.mask_source),
+                meta.crs, meta.transform, meta.nodata, meta.mask_source,
+                meta.gcps, meta.gcp_crs, meta.rpcs),
                 overwrite=overwrite)
             Image.fromarray(lbl).save(ann_out)
     os.makedirs(osp.join(out_dir, 'splits'), exist_ok=True)

@@ -52,7 +52,8 @@ def _tile(win, arr, meta):
     from mmringmoe.datasets.tiling import Tile
     return Tile(win.row_off, win.col_off, arr,
                 1 - float(meta.valid_mask.mean()), meta.valid_mask, win,
-                meta.crs, meta.transform, meta.nodata, meta.mask_source)
+                meta.crs, meta.transform, meta.nodata, meta.mask_source,
+                meta.gcps, meta.gcp_crs, meta.rpcs)
 
 
 def patch_windows(height: int, width: int, size: int = 256,

@@ -64,6 +64,16 @@ class GeoMeta(NamedTuple):
             ``'alpha'``, ``'nodata'``, ``'zero_border'`` or ``'none'``
             (``'+nonfinite'`` appended when NaN/Inf were found).
         path (str): the file.
+        gcps (tuple | None): the file's ground control points, rasterio
+            ``GroundControlPoint`` (``row``, ``col`` in pixels of the array
+            read, pixel corners as GDAL: ``(0, 0)`` is the top-left corner;
+            ``x``, ``y``, ``z`` in ``gcp_crs``); None when the file has none
+            (raw L1 products are often georeferenced by GCPs only, with no
+            geotransform: then ``crs`` and ``transform`` are None).
+        gcp_crs (str | None): CRS of the GCPs as WKT.
+        rpcs (rasterio.rpc.RPC | None): the file's rational polynomial
+            coefficients (Pleiades, WorldView, Sentinel-1 L1 ...), with
+            ``line_off`` / ``samp_off`` of the array read; None when absent.
     """
     crs: Optional[str]
     transform: Optional[Tuple[float, ...]]
@@ -71,6 +81,9 @@ class GeoMeta(NamedTuple):
     valid_mask: np.ndarray
     mask_source: str
     path: str
+    gcps: Optional[tuple] = None
+    gcp_crs: Optional[str] = None
+    rpcs: Optional[object] = None
 
 
 class RasterInfo(NamedTuple):
@@ -87,6 +100,9 @@ class RasterInfo(NamedTuple):
     nodata: Optional[float]
     has_mask: bool
     driver: str
+    gcps: Optional[tuple] = None
+    gcp_crs: Optional[str] = None
+    rpcs: Optional[object] = None
 
 
 def sample_kind(dtype) -> str:
@@ -173,6 +189,73 @@ def _georef(src):
     return crs, tuple(float(v) for v in t[:6])
 
 
+def _gcps_rpcs(src):
+    """``(gcps, gcp_crs, rpcs)`` of an open rasterio dataset (each None when
+    absent): GCPs as a tuple of ``GroundControlPoint``, their CRS as WKT, the
+    RPCs as a rasterio ``RPC``."""
+    gcps, gcp_crs = src.gcps
+    gcps = tuple(gcps) if gcps else None
+    gcp_crs = gcp_crs.to_wkt() if (gcps and gcp_crs) else None
+    return gcps, gcp_crs, src.rpcs or None
+
+
+def _as_gcp(g):
+    """A rasterio ``GroundControlPoint`` from one, or from a
+    ``(row, col, x, y[, z])`` tuple."""
+    from rasterio.control import GroundControlPoint
+    if isinstance(g, GroundControlPoint):
+        return g
+    row, col, x, y, *z = (float(v) for v in g)
+    return GroundControlPoint(row, col, x, y, z[0] if z else None)
+
+
+def _as_rpc(rpcs):
+    """A rasterio ``RPC`` from one or from its dict (``RPC.to_dict()`` /
+    GDAL's RPC metadata domain keys)."""
+    from rasterio.rpc import RPC
+    if rpcs is None or isinstance(rpcs, RPC):
+        return rpcs
+    if all(isinstance(k, str) and k.isupper() for k in rpcs):
+        return RPC.from_gdal(rpcs)
+    return RPC(**rpcs)
+
+
+def gcps_on_grid(gcps, row_off: float = 0, col_off: float = 0,
+                 row_step: float = 1, col_step: float = 1):
+    """GCPs of a grid whose pixel ``(i, j)`` spans input pixels
+    ``[row_off + i * row_step, ...)`` x ``[col_off + j * col_step, ...)``: a
+    window (offsets) or a coarser grid (steps). Pixel corners (GDAL's GCP
+    convention): ``row' = (row - row_off) / row_step``. None stays None."""
+    if not gcps:
+        return None
+    out = []
+    for g in gcps:
+        g = _as_gcp(g)
+        out.append(type(g)(row=(g.row - row_off) / row_step,
+                           col=(g.col - col_off) / col_step, x=g.x, y=g.y,
+                           z=g.z, id=g.id, info=g.info))
+    return tuple(out)
+
+
+def rpcs_on_grid(rpcs, row_off: float = 0, col_off: float = 0,
+                 row_step: float = 1, col_step: float = 1):
+    """RPCs of a window (offsets) or a coarser grid (steps) of the input,
+    as :func:`gcps_on_grid`. RPC line / sample coordinates are pixel centres
+    (GDAL's RPC transformer maps corner ``(0, 0)`` to line ``-0.5``), so a
+    step ``k`` gives ``LINE_OFF' = (LINE_OFF - row_off + 0.5) / k - 0.5`` and
+    ``LINE_SCALE' = LINE_SCALE / k`` (samples alike). None stays None."""
+    rpcs = _as_rpc(rpcs)
+    if rpcs is None:
+        return None
+    import attr
+    return attr.evolve(
+        rpcs,
+        line_off=(rpcs.line_off - row_off + 0.5) / row_step - 0.5,
+        line_scale=rpcs.line_scale / row_step,
+        samp_off=(rpcs.samp_off - col_off + 0.5) / col_step - 0.5,
+        samp_scale=rpcs.samp_scale / col_step)
+
+
 def raster_info(path: str, backend_args: Optional[dict] = None) -> RasterInfo:
     """Header of ``path`` (no pixel is read). ``.npy`` files report their
     shape with ``crs``/``transform``/``nodata`` None."""
@@ -189,7 +272,8 @@ def raster_info(path: str, backend_args: Optional[dict] = None) -> RasterInfo:
         has_mask = alpha is not None or MaskFlags.per_dataset in flags
         return RasterInfo(path, src.height, src.width,
                           src.count - (alpha is not None), src.dtypes[0], crs,
-                          transform, src.nodata, has_mask, src.driver)
+                          transform, src.nodata, has_mask, src.driver,
+                          *_gcps_rpcs(src))
 
 
 def _to_rio_window(window):
@@ -300,10 +384,14 @@ def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
         if src.subdatasets and src.driver == 'GTiff':
             data = _stack_tiff_pages(src, path, data, bands, kw)
         crs, transform = _georef(src)
-        if transform is not None and rio_win is not None:
-            from mmringmoe.datasets.windows import window_transform
-            transform = window_transform(transform, int(rio_win.row_off),
-                                         int(rio_win.col_off))
+        gcps, gcp_crs, rpcs = _gcps_rpcs(src)
+        if rio_win is not None:
+            r0, c0 = int(rio_win.row_off), int(rio_win.col_off)
+            if transform is not None:
+                from mmringmoe.datasets.windows import window_transform
+                transform = window_transform(transform, r0, c0)
+            gcps = gcps_on_grid(gcps, r0, c0)
+            rpcs = rpcs_on_grid(rpcs, r0, c0)
         nodata = src.nodata
         if src.dtypes[0] == 'complex_int16':
             data = _complex_int16_pairs(data)  # (C, H, W, 2)
@@ -313,7 +401,7 @@ def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
         from mmringmoe.datasets.tiling import black_border_mask
         mask = ~black_border_mask(data)
         source = 'zero_border'
-    return data, crs, transform, nodata, mask, source
+    return data, crs, transform, nodata, mask, source, (gcps, gcp_crs, rpcs)
 
 
 def _npy_layout(arr: np.ndarray, path: str, layout: Optional[str],
@@ -449,6 +537,7 @@ def read_raster_with_meta(path: str,
             else:
                 arr = np.ascontiguousarray(arr[r:r + h, c:c + w])
         crs = transform = nodata = None
+        gcp_rpc = (None, None, None)
         source = 'none'
         if nodata_fallback == 'zero_border':
             from mmringmoe.datasets.tiling import black_border_mask
@@ -459,7 +548,7 @@ def read_raster_with_meta(path: str,
         if inside is not None:
             mask &= inside
     else:
-        arr, crs, transform, nodata, mask, source = _read_rio(
+        arr, crs, transform, nodata, mask, source, gcp_rpc = _read_rio(
             path, backend_args, window, nodata_fallback, boundless, fill_value,
             expected_bands)
     bad = _nonfinite(arr)
@@ -470,7 +559,7 @@ def read_raster_with_meta(path: str,
         mask = mask & ~bad
         arr = np.where(np.isfinite(arr), arr, 0).astype(arr.dtype)
         source += '+nonfinite'
-    return arr, GeoMeta(crs, transform, nodata, mask, source, path)
+    return arr, GeoMeta(crs, transform, nodata, mask, source, path, *gcp_rpc)
 
 
 def read_raster(path: str, backend_args: Optional[dict] = None,
@@ -530,11 +619,18 @@ def write_raster(path: str,
                  tiled: Optional[bool] = None,
                  colormap: Optional[dict] = None,
                  band_descriptions: Optional[Sequence[str]] = None,
-                 complex_int16: bool = False):
+                 complex_int16: bool = False,
+                 gcps=None,
+                 gcp_crs=None,
+                 rpcs=None):
     """Write ``(H, W[, C])`` so that :func:`read_raster` returns it unchanged.
 
     TIFF through rasterio as a GeoTIFF carrying ``crs`` (WKT / EPSG string /
-    rasterio CRS), ``transform`` (6-tuple or ``Affine``) and ``nodata``,
+    rasterio CRS), ``transform`` (6-tuple or ``Affine``) and ``nodata``, the
+    ground control points ``gcps`` (rasterio ``GroundControlPoint`` or
+    ``(row, col, x, y[, z])`` tuples, as :class:`GeoMeta` holds them) with
+    their CRS ``gcp_crs``, and ``rpcs`` (rasterio ``RPC`` or its dict), all
+    on the pixel grid of ``img`` (see :func:`write_georef`),
     compressed (``compress``, lossless) and tiled for images of 512 px or more;
     ``(H, W, P, 2)`` int16 pairs (or ``complex_int16=True`` with complex
     input) as CInt16, the way GF-3 L1A stores complex SAR. ``.npy`` as is;
@@ -550,9 +646,10 @@ def write_raster(path: str,
         raise FileExistsError(f'Refusing to overwrite existing file {path!r}')
     ext = osp.splitext(path)[1].lower()
     if ext not in _TIFF_EXTS:
-        if crs is not None or transform is not None or nodata is not None:
+        if crs is not None or transform is not None or nodata is not None \
+                or gcps or rpcs is not None:
             raise ValueError(f'{path!r}: only GeoTIFF (.tif) can carry a CRS,'
-                             ' transform or nodata value.')
+                             ' transform, GCPs, RPCs or nodata value.')
         if ext == '.npy':
             np.save(path, img)
             return
@@ -563,6 +660,8 @@ def write_raster(path: str,
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
     from rasterio.transform import Affine
+    if transform is None:
+        check_gcps_writable(path, gcps, gcp_crs)
     arr = np.asarray(img)
     dtype = _gdal_dtype(arr)
     if arr.ndim == 4 and arr.shape[-1] == 2:  # (H, W, P, 2) int pairs
@@ -603,11 +702,56 @@ def write_raster(path: str,
         warnings.simplefilter('ignore', NotGeoreferencedWarning)
         with rasterio.open(path, 'w', **profile) as dst:
             dst.write(np.moveaxis(arr, 2, 0))
+            write_georef(dst, transform, gcps, gcp_crs, rpcs)
             if colormap is not None:
                 dst.write_colormap(1, colormap)
             if band_descriptions:
                 for i, d in enumerate(band_descriptions, start=1):
                     dst.set_band_description(i, str(d))
+
+
+def check_gcps_writable(path, gcps, gcp_crs):
+    """Refuse, before anything is written to ``path``, GCPs that have no
+    CRS: rasterio writes GCPs only with one, and dropping them would lose the
+    georeferencing silently.
+
+    Raises:
+        ValueError: one line naming ``path`` and the GCP count.
+    """
+    if gcps and gcp_crs is None:
+        raise ValueError(f'{path!r}: the input has {len(gcps)} GCPs but no '
+                         'GCP CRS; rasterio writes GCPs only with their CRS '
+                         '(assign one to the input, e.g. gdal_edit.py -a_srs)')
+
+
+def write_georef(dst, transform=None, gcps=None, gcp_crs=None, rpcs=None):
+    """Store GCPs and RPCs in ``dst``, a GeoTIFF opened for writing by
+    rasterio (``dst.gcps = (gcps, crs)``, ``dst.rpcs = rpcs``; GDAL writes the
+    GCPs as GeoTIFF tie points and the RPCs as the RPC coefficient tag).
+
+    A GeoTIFF holds either one geotransform or GCPs: GDAL's GTiff driver
+    replaces the geotransform and CRS by the GCPs when both are set. An input
+    with both (possible only outside GeoTIFF, e.g. a ``.aux.xml``) keeps its
+    geotransform and CRS, and the GCPs are left out with a warning naming
+    the file. RPCs are kept alongside either.
+
+    Raises:
+        ValueError: GCPs without a CRS (:func:`check_gcps_writable`).
+    """
+    if gcps:
+        if transform is not None:
+            warnings.warn(
+                f'{dst.name!r}: the input has both a geotransform and '
+                f'{len(gcps)} GCPs; a GeoTIFF holds one of them, so the '
+                'geotransform and CRS are written and the GCPs left out',
+                stacklevel=3)
+        else:
+            from rasterio.crs import CRS
+            check_gcps_writable(dst.name, gcps, gcp_crs)
+            dst.gcps = ([_as_gcp(g) for g in gcps],
+                        CRS.from_user_input(gcp_crs))
+    if rpcs is not None:
+        dst.rpcs = _as_rpc(rpcs)
 
 
 def write_complex_int16_tiff(path: str, pairs: np.ndarray,
@@ -927,6 +1071,7 @@ __all__ = [
     'MODALITY_CHANNELS', 'SAR_L1_POLARISATIONS', 'SAR_L1_CHANNEL_NAMES',
     'GeoMeta', 'RasterInfo', 'raster_info', 'read_raster',
     'read_raster_with_meta', 'valid_mask_from', 'write_raster',
+    'write_georef', 'check_gcps_writable', 'gcps_on_grid', 'rpcs_on_grid',
     'write_complex_int16_tiff', 'check_finite', 'complex_to_channels',
     'collapse_identical_bands',
     'LoadRSImageFromFile', 'LoadComplexSAR', 'modality_channels'
