@@ -268,6 +268,55 @@ def _resolve_stats_files(steps: List[dict], stats: Optional[dict]):
                 'them with --stats FILE (stats=...)')
 
 
+#: GDAL's colour interpretation of a 3- or 4-band 8-bit file written with
+#: its defaults (PHOTOMETRIC=RGB): it says nothing about what the bands hold
+#: (a B, G, R, NIR file gets it too), so only another one counts as declared
+_GDAL_DEFAULT_COLOURS = ('red', 'green', 'blue')
+
+
+def declared_band_names(path: str, count: int, alpha: Optional[int] = None,
+                        vocabulary: Sequence[str] = ()
+                        ) -> Tuple[Tuple[Optional[str], str], ...]:
+    """What a raster file says its data bands hold, per band in file order
+    (a band flagged ``alpha``, 1-based, left out unless ``count`` includes
+    it): ``(name, source)`` with ``name`` lower case, or ``(None, '')``.
+
+    A band description (``gdalinfo``'s ``Description``, rasterio's
+    ``descriptions``) counts when it is one of ``vocabulary`` (the band names
+    of :data:`DEFAULT_BAND_ORDER` and the model's, case-insensitive); else
+    GDAL's colour interpretation red / green / blue counts, unless the
+    file's colour bands are GDAL's default red, green, blue in bands 1-3,
+    which GDAL gives every 3- or 4-band 8-bit GeoTIFF written with its
+    defaults whatever the bands hold. Files GDAL does not open (``.npy``)
+    declare nothing.
+    """
+    import rasterio
+    from rasterio.enums import ColorInterp
+    if path is None or path.lower().endswith('.npy'):
+        return ()
+    vocabulary = {str(v).lower() for v in vocabulary}
+    colours = {ColorInterp.red: 'red', ColorInterp.green: 'green',
+               ColorInterp.blue: 'blue'}
+    with rasterio.open(path) as ds:
+        indexes = [i for i in range(1, ds.count + 1)
+                   if i != alpha or count == ds.count]
+        interp = [colours.get(ds.colorinterp[i - 1]) for i in indexes]
+        descriptions = [(ds.descriptions[i - 1] or '').strip().lower()
+                        for i in indexes]
+    coloured = [c for c in interp if c]
+    default = tuple(interp[:3]) == _GDAL_DEFAULT_COLOURS and \
+        len(coloured) == 3
+    out = []
+    for desc, colour in zip(descriptions, interp):
+        if desc in vocabulary:
+            out.append((desc, 'band description'))
+        elif colour and not default:
+            out.append((colour, 'colour interpretation'))
+        else:
+            out.append((None, ''))
+    return tuple(out)
+
+
 class WindowLoader:
     """Stands in for the test pipeline's loader: turns the arrays read for a
     window into the results dict that loader would have produced.
@@ -296,6 +345,9 @@ class WindowLoader:
         self.to_float32 = bool(cfg.get('to_float32', False))
         #: mmcv's loader: bands in its order (.decoding.mmcv_band_order)
         self.mmcv = _short(cfg.get('type', '')) in _CV2_LOADERS
+        #: {modality: band names in the model's order}, set by
+        #: :func:`describe_model` (:meth:`check_declared_order`)
+        self.band_order: Dict[str, Tuple[str, ...]] = {}
         #: {modality: ModelDtype} (:func:`model_dtypes`), set by
         #: :func:`describe_model`; a modality left out is unknown
         self.dtypes: Dict[str, ModelDtype] = {}
@@ -324,7 +376,48 @@ class WindowLoader:
         self.check_bands(scene)
         for role in self.roles:
             self.check_dtype(scene.sources[role.role], role.modality)
+            self.check_declared_order(scene.sources[role.role], role.modality)
         self.decode_as_loader(scene)
+
+    def check_declared_order(self, src, modality: str):
+        """Refuse a file whose own band names (:func:`declared_band_names`)
+        contradict the model's band order (``self.band_order``, from the
+        checkpoint's ``meta['inference']``, set by :func:`describe_model`):
+        e.g. a B, G, R GeoTIFF that says so, given to a model trained on
+        R, G, B, which would otherwise run on swapped bands without a word.
+        Bands that declare nothing are not checked.
+
+        Raises:
+            ValueError: one line naming the file, what its bands declare,
+                the model's order and the band indexes that would fit.
+        """
+        order = tuple(str(b).lower() for b in
+                      (self.band_order or {}).get(modality, ()))
+        if src.path is None or not order or src.count != len(order) or \
+                (self.kind == 'opt_sar' and self.cfg.get('opt_bands')) or \
+                (self.kind == 'opt_sar' and modality == 'sar_l2'
+                 and self.cfg.get('sar_band') is not None):
+            return
+        vocabulary = {b.lower() for names in DEFAULT_BAND_ORDER.values()
+                      for b in names} | set(order)
+        declared = declared_band_names(src.path, src.count, src.alpha,
+                                       vocabulary)
+        if len(declared) != len(order) or all(
+                name is None or name == want
+                for (name, _), want in zip(declared, order)):
+            return
+        names = [name or '?' for name, _ in declared]
+        sources = sorted({how for name, how in declared if name})
+        hint = '; write the model\'s bands to a new file in its order'
+        if sorted(n for n in names if n != '?') == sorted(order):
+            pick = [names.index(b) + 1 for b in order]
+            hint = (f'; write bands {", ".join(map(str, pick))} in that '
+                    'order to a new file (gdal_translate '
+                    + ' '.join(f'-b {i}' for i in pick) + ' IN OUT)')
+        raise ValueError(
+            f'{src.name!r}: its bands are declared {", ".join(names)} '
+            f'({" and ".join(sources)}) but the model reads modality '
+            f'{modality!r} as {", ".join(order)}' + hint)
 
     @property
     def reads_with_mmcv(self) -> bool:
@@ -681,6 +774,7 @@ def describe_model(model, cfg, meta: Optional[dict] = None,
     band_order = {r.modality: tuple(
         (info.get('band_order') or {}).get(r.modality)
         or DEFAULT_BAND_ORDER.get(r.modality, ())) for r in roles}
+    loader.band_order = band_order
     return ModelSpec(task, roles, loader, tail, classes, palette,
                      _default_crop(cfg, meta), band_order)
 
@@ -756,4 +850,4 @@ def inference_meta(cfg, dataset_meta: Optional[dict] = None,
 __all__ = ['ModelSpec', 'InputRole', 'InferenceWarning', 'WindowLoader',
            'describe_model', 'model_dtypes', 'sample_kind', 'ModelDtype',
            'detect_task', 'find_test_pipeline', 'inference_meta',
-           'DEFAULT_BAND_ORDER']
+           'DEFAULT_BAND_ORDER', 'declared_band_names']
