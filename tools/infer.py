@@ -165,13 +165,13 @@ def _infer(args):
                 'not one: give a raster file')
         if not osp.isfile(path):
             raise FileNotFoundError(f'input {path} does not exist')
-    outs = [args.out] + ([args.show] if args.show else [])
+    stem, ext = osp.splitext(args.out)
+    probs = [f'{stem}_probs{ext or ".tif"}'] if args.probs else []
+    outs = [args.out] + probs + ([args.show] if args.show else [])
     try:
         inputs = _inputs(args)
         if args.show:
-            stem, ext = osp.splitext(args.out)
-            mine = [args.out] + ([f'{stem}_probs{ext or ".tif"}'] if args.probs
-                                 else [])
+            mine = [args.out] + probs
             if osp.realpath(args.show) in {osp.realpath(p) for p in mine}:
                 raise ValueError(f'--show {args.show} is also an output of this '
                                  'run (--out or its _probs file); give the quick '

@@ -334,6 +334,16 @@ class RSInferencer(BaseInferencer):
         from mmengine.dataset import Compose
         self.spec: ModelSpec = describe_model(
             self.model, cfg, self.checkpoint_meta, self._stats_file)
+        info = self.checkpoint_meta.get('inference') or {}
+        carried = sorted(set(info.get('stats') or {}) | set(
+            info.get('dtype') or {}))
+        if self._stats_file is not None and carried:
+            import warnings
+            warnings.warn(
+                f'statistics file {self._stats_file} (--stats, stats=) '
+                'replaces the normalisation statistics and sample dtype the '
+                f'checkpoint carries for {", ".join(carried)} '
+                "(meta['inference'])", InferenceNote, stacklevel=2)
         return Compose(list(self.spec.tail_cfg))
 
     def _init_visualizer(self, cfg):
@@ -443,7 +453,8 @@ class RSInferencer(BaseInferencer):
 
         Warns:
             InferenceNote: the scene has a transform but no CRS (so has the
-                output).
+                output), or no georeferencing at all; ``stats`` replaced
+                the statistics the checkpoint carries (at construction).
         """
         # options first, before anything is read or written
         task = self.spec.task
@@ -479,6 +490,14 @@ class RSInferencer(BaseInferencer):
                 f'{scene.name} has a transform but no CRS (e.g. a world '
                 'file without .prj / .aux.xml), so the output has a '
                 'transform and no CRS', InferenceNote, stacklevel=2)
+        elif out is not None and scene.paths and scene.transform is None \
+                and scene.crs is None and not getattr(scene, 'gcps', None) \
+                and not getattr(scene, 'rpcs', None):
+            import warnings
+            warnings.warn(
+                f'{scene.name} has no georeferencing (no CRS, transform, '
+                'GCPs or RPCs), so the output is in pixel coordinates',
+                InferenceNote, stacklevel=2)
         stride = (crop[0] - overlap[0], crop[1] - overlap[1])
         if task == 'classification':
             return self._classify(scene, out, crop, batch_size, overwrite,
@@ -571,7 +590,7 @@ class RSInferencer(BaseInferencer):
                       tags=dict(task=task, nodata_class=CLASS_NODATA,
                                 **{f'CLASS_{i}': c
                                    for i, c in enumerate(spec.classes)}))
-        geo = dict(crs=scene.crs, transform=scene.transform)
+        geo = scene.georef()  # CRS, transform, GCPs, RPCs: on the scene grid
         if out is not None:
             writers.append(GeoTIFFBlockWriter(
                 out, H, W, 1, dtype, nodata=nodata, overwrite=overwrite,
@@ -740,7 +759,8 @@ class RSInferencer(BaseInferencer):
         polys = box_polygons(boxes_t)
         fc = detections_geojson(polys, labels_t.numpy(), scores_t.numpy(),
                                 self.spec.classes, scene.transform, scene.crs,
-                                boxes_t.numpy())
+                                boxes_t.numpy(), gcps=scene.gcps,
+                                gcp_crs=scene.gcp_crs, rpcs=scene.rpcs)
         if out is not None:
             write_json(out, fc, overwrite)
         return SceneResult('detection', fc, None, scene.crs, scene.transform,
@@ -798,14 +818,14 @@ class RSInferencer(BaseInferencer):
                 batch, packed, where = [], [], []
             if progress is not None:
                 progress(done, len(cells))
-        t = scene.transform
-        cell_t = None if t is None else (t[0] * crop[1], t[1] * crop[0], t[2],
-                                         t[3] * crop[1], t[4] * crop[0], t[5])
+        # one pixel per crop: transform scaled, GCPs and RPCs rescaled
+        cell_geo = scene.georef(step=crop)
+        cell_t = cell_geo['transform']
         if out is not None:
             cmap = {i: tuple(spec.palette[i]) + (255, )
                     for i in range(len(spec.classes))}
             wr = GeoTIFFBlockWriter(
-                out, n_r, n_c, 1, np.uint8, crs=scene.crs, transform=cell_t,
+                out, n_r, n_c, 1, np.uint8, **cell_geo,
                 nodata=CLASS_NODATA, colormap=cmap, overwrite=overwrite,
                 band_descriptions=['class'],
                 tags=dict(task='classification', window=f'{crop[0]}x{crop[1]}',

@@ -6,6 +6,7 @@ rows at a time (rasterio windowed writes), into ``<out>.part`` renamed to
 file that looks finished. :class:`ArrayBlockWriter` is the in-memory twin for
 ``out=None``. Neither writes over an existing file unless asked to.
 """
+import functools
 import json
 import os
 import os.path as osp
@@ -17,24 +18,68 @@ import numpy as np
 
 def check_output_path(out: str, inputs: Sequence[str],
                       overwrite: bool = False):
-    """Refuse an output that is one of the inputs (always) or that exists
-    (unless ``overwrite``).
+    """Refuse an output that would write over an input (always) or that
+    exists (unless ``overwrite``), before any work is done.
+
+    An input counts with every file GDAL reads for it (rasterio's
+    ``files``: the sources of a VRT, ``.msk`` / ``.aux.xml`` / ``.ovr``
+    sidecars), and the output with the ``<out>.part`` file it is written
+    through first (then renamed): an input named like that would be
+    truncated and removed.
 
     Raises:
-        ValueError: ``out`` names an input file.
+        ValueError: ``out`` or ``<out>.part`` is (a file read for) an
+            input, or ``out`` is a folder.
         FileExistsError: ``out`` exists and ``overwrite`` is False.
+        FileNotFoundError: the folder of ``out`` does not exist.
     """
     from .scene import same_file
+    if osp.isdir(out):
+        raise ValueError(f'output {out!r} is a folder; give a file path')
     for path in inputs:
-        if path is not None and same_file(out, path):
-            raise ValueError(f'output {out!r} is the input {path!r}; '
-                             'refusing to write over an input')
+        if path is None:
+            continue
+        for read in _files_read_for(path):
+            for mine in (out, out + '.part'):
+                if same_file(mine, read):
+                    what = f'the input {path!r}' if read == path else \
+                        f'{read!r}, which the input {path!r} reads'
+                    head = f'output {out!r} is' if mine == out else \
+                        (f'output {out!r} is written through its temporary '
+                         f'file {mine!r}, which is')
+                    raise ValueError(f'{head} {what}; refusing to write '
+                                     'over an input')
     if osp.exists(out) and not overwrite:
         raise FileExistsError(f'output {out!r} exists; pass --force '
                               '(overwrite=True) to replace it')
     parent = osp.dirname(osp.abspath(out))
     if not osp.isdir(parent):
         raise FileNotFoundError(f'output folder {parent!r} does not exist')
+
+
+def _files_read_for(path: str) -> tuple:
+    """``path`` and the other files GDAL reads for it (rasterio
+    ``DatasetReader.files``); ``(path, )`` for a file GDAL does not open
+    (``.npy``, a video)."""
+    if not osp.isfile(path) or path.lower().endswith('.npy'):
+        return (path, )
+    st = os.stat(path)
+    return (path, ) + _gdal_files(osp.realpath(path), st.st_mtime_ns,
+                                  st.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gdal_files(real: str, mtime_ns: int, size: int) -> tuple:
+    # cached per file version: a tracking sequence checks its frames once
+    # per output
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    try:
+        with rasterio.open(real) as ds:
+            files = list(ds.files)
+    except RasterioIOError:
+        return ()
+    return tuple(f for f in files if osp.realpath(f) != real)
 
 
 class ArrayBlockWriter:

@@ -66,10 +66,11 @@ def main(argv=None):
                                              format_report, read_mindspore_ckpt)
     from mmringmoe.models.converters.mindspore_ckpt import CheckpointFormatError
 
-    if osp.abspath(args.output) == osp.abspath(args.input):
-        raise SystemExit('error: OUT is the input file; choose another path')
-    if osp.exists(args.output) and not args.force:
-        raise SystemExit(f'error: {args.output} exists (pass --force to overwrite it)')
+    from mmringmoe.models.pruning.checkpoint import check_output_path
+    try:  # not the input (links, its .part file alike), not a folder
+        check_output_path(args.output, args.input, args.force)
+    except (ValueError, FileExistsError) as e:
+        raise SystemExit(f'error: {e}')
     if args.sar_l2_norm and args.keep_sar_l2_rgb:
         raise SystemExit('error: --sar-l2-norm folds SAR-L2 to 1 channel; it cannot go '
                          'with --keep-sar-l2-rgb')

@@ -27,8 +27,11 @@ def main(argv=None):
     from mmringmoe.engine.checkpoint import CheckpointError, load_weights_only
     from mmringmoe.models.converters import (ConversionError, to_official,
                                              write_mindspore_ckpt)
-    if osp.abspath(args.output) == osp.abspath(args.input):
-        print('error: OUT is the input file', file=sys.stderr)
+    from mmringmoe.models.pruning.checkpoint import check_output_path
+    try:  # not the input (links, its .part file alike), not a folder
+        check_output_path(args.output, args.input, args.force)
+    except (ValueError, FileExistsError) as e:
+        print(f'error: {e}', file=sys.stderr)
         return 1
     try:
         ckpt = load_weights_only(args.input)

@@ -105,7 +105,9 @@ def check_output_path(out, inputs, force=False):
     file unless forced.
 
     Raises:
-        ValueError: ``out`` is an input or lies inside an input directory.
+        ValueError: ``out`` (or ``<out>.part``, the file a converter may
+            write first) is an input or lies inside an input directory, or
+            ``out`` is a folder.
         FileExistsError: ``out`` exists and ``force`` is False.
     """
     if isinstance(inputs, str):
@@ -113,17 +115,23 @@ def check_output_path(out, inputs, force=False):
     for path in inputs:
         if path is None:
             continue
-        same = osp.abspath(out) == osp.abspath(path) or (
-            osp.exists(out) and osp.exists(path) and osp.samefile(out, path))
-        if same:
-            raise ValueError(f'output path {out} is the input file {path}; '
-                             'write the converted model to a new file')
+        for mine in (out, out + '.part'):  # .part: written first, renamed
+            same = osp.abspath(mine) == osp.abspath(path) or (
+                osp.exists(mine) and osp.exists(path)
+                and osp.samefile(mine, path))
+            if same:
+                raise ValueError(
+                    f'output path {out} is the input file {path}'
+                    + (' (its temporary file)' if mine != out else '')
+                    + '; write the converted model to a new file')
         if osp.isdir(path):
             root = osp.realpath(path)
             where = osp.realpath(osp.dirname(osp.abspath(out)))
             if osp.commonpath([root, where]) == root:
                 raise ValueError(f'output path {out} is inside the input directory '
                                  f'{path}; write the converted model outside it')
+    if osp.isdir(out):
+        raise ValueError(f'output path {out} is a folder; give a file path')
     if osp.exists(out) and not force:
         raise FileExistsError(
             f'{out} exists; pass --force to overwrite it')

@@ -1,0 +1,188 @@
+"""Outputs never write over an input and are refused before any work
+(found by a new-user trial):
+
+- an input named ``<out>.part`` (the temporary file an output is written
+  through) was truncated, then deleted;
+- ``--force`` with ``--out`` naming the file a VRT input reads replaced it;
+- an ``--out`` that is a folder ran the whole scene, then ended in an
+  ``IsADirectoryError`` traceback;
+- the checkpoint converters: the same folder and ``.part`` cases.
+
+And two notes: a scene without any georeferencing, and ``--stats``
+replacing the statistics a checkpoint carries."""
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import run_tool_main
+from inference_models import (build, file_digest, pixel_seg_config,
+                              save_checkpoint, write_geotiff)
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('outpaths')
+    cfg = pixel_seg_config()
+    net = build(cfg)
+    cfg_path = str(tmp / 'cfg.py')
+    cfg.dump(cfg_path)
+    ckpt = save_checkpoint(net, str(tmp / 'm.pth'), inference=dict(
+        dtype=dict(opt='uint8'),
+        stats=dict(opt=dict(mean=[100., 110., 120.], std=[50., 55., 60.]))))
+    return cfg_path, ckpt
+
+
+def _scene(path, **kw):
+    """A georeferenced uint8 GeoTIFF at ``path`` (any name, e.g. a .part)."""
+    rng = np.random.default_rng(0)
+    tif = write_geotiff(str(path) + '.tif', rng.integers(
+        0, 250, (40, 48, 3)).astype(np.uint8), **kw)
+    os.replace(tif, path)
+    return str(path)
+
+
+def _error(capsys):
+    """The one ``error:`` line of a refused run (library warnings aside)."""
+    lines = [ln for ln in capsys.readouterr().err.splitlines()
+             if ln.startswith('error: ')]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _infer(model, *argv):
+    cfg_path, ckpt = model
+    return run_tool_main('infer', [cfg_path, ckpt, *argv, '--quiet'])
+
+
+def test_input_named_like_the_temporary_file_is_kept(model, tmp_path,
+                                                      capsys):
+    src = _scene(tmp_path / 'scene.tif.part')
+    digest = file_digest(src)
+    assert _infer(model, src, '--out', tmp_path / 'scene.tif') == 1
+    assert 'temporary file' in _error(capsys)
+    assert osp.isfile(src) and file_digest(src) == digest
+    assert not (tmp_path / 'scene.tif').exists()
+    # the probabilities file too: m_probs.tif is written via m_probs.tif.part
+    probs_src = _scene(tmp_path / 'm_probs.tif.part')
+    digest = file_digest(probs_src)
+    assert _infer(model, probs_src, '--out', tmp_path / 'm.tif',
+                  '--probs') == 1
+    assert file_digest(probs_src) == digest
+    assert not (tmp_path / 'm.tif').exists()
+
+
+def _write_vrt(src, vrt):
+    """A hand-written GDAL VRT of ``src``'s 3 bands (relative source path)."""
+    import rasterio
+    with rasterio.open(src) as ds:
+        h, w = ds.height, ds.width
+        gt = ', '.join(repr(v) for v in ds.transform.to_gdal())
+        wkt = ds.crs.to_wkt()
+    bands = ''.join(
+        f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource>'
+        f'<SourceFilename relativeToVRT="1">{osp.basename(src)}'
+        f'</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource>'
+        '</VRTRasterBand>' for b in (1, 2, 3))
+    with open(vrt, 'w') as f:
+        f.write(f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">'
+                f'<SRS>{wkt}</SRS><GeoTransform>{gt}</GeoTransform>'
+                f'{bands}</VRTDataset>')
+
+
+def test_file_a_vrt_reads_is_never_overwritten(model, tmp_path, capsys):
+    import rasterio
+    src = _scene(tmp_path / 'src.tif')
+    vrt = tmp_path / 'scene.vrt'
+    _write_vrt(src, vrt)
+    with rasterio.open(vrt) as ds:  # the reference: GDAL's own list
+        assert any(osp.samefile(f, src) for f in ds.files)
+    digest = file_digest(src)
+    assert _infer(model, vrt, '--out', src, '--force') == 1
+    assert f"which the input '{vrt}' reads" in _error(capsys)
+    assert file_digest(src) == digest
+    # a fresh output next to it runs
+    assert _infer(model, vrt, '--out', tmp_path / 'map.tif').task == \
+        'segmentation'
+
+
+@pytest.mark.parametrize('which', ['out', 'probs', 'show'])
+def test_folder_output_is_refused_before_any_work(model, tmp_path, capsys,
+                                                  which):
+    src = _scene(tmp_path / 'in.tif')
+    out = tmp_path / 'o.tif'
+    extra = []
+    if which == 'out':
+        out.mkdir()
+    elif which == 'probs':
+        (tmp_path / 'o_probs.tif').mkdir()
+        extra = ['--probs']
+    else:
+        (tmp_path / 'q.png').mkdir()
+        extra = ['--show', tmp_path / 'q.png']
+    assert _infer(model, src, '--out', out, '--force', *extra) == 1
+    assert 'is a folder; give a file path' in _error(capsys)
+    # nothing written: no map, no temporary file
+    assert which == 'out' or not out.exists()
+    assert not list(tmp_path.glob('*.part'))
+
+
+def test_converters_refuse_folder_and_temporary_file(tmp_path, capsys):
+    from mmringmoe.models.pruning.checkpoint import check_output_path
+    ckpt = tmp_path / 'in.pth'
+    ckpt.write_bytes(b'x')
+    (tmp_path / 'dir.pth').mkdir()
+    with pytest.raises(ValueError, match='is a folder'):
+        check_output_path(str(tmp_path / 'dir.pth'), str(ckpt), True)
+    part = tmp_path / 'out.pth.part'
+    shutil.copy(ckpt, part)
+    with pytest.raises(ValueError, match='temporary file'):
+        check_output_path(str(tmp_path / 'out.pth'), str(part), True)
+    # the MindSpore converters write through OUT.part too
+    # (refused for that, not for the unreadable bytes)
+    code = run_tool_main('model_converters/mindspore_to_mmringmoe',
+                         [part, tmp_path / 'out.pth'])
+    assert 'its temporary file' in str(code)
+    ms_part = tmp_path / 'out.ckpt.part'
+    shutil.copy(ckpt, ms_part)
+    capsys.readouterr()
+    assert run_tool_main('model_converters/mmringmoe_to_mindspore',
+                         [ms_part, tmp_path / 'out.ckpt']) == 1
+    assert 'its temporary file' in capsys.readouterr().err
+    assert part.read_bytes() == ms_part.read_bytes() == b'x'
+
+
+def test_no_georeferencing_is_noted(model, tmp_path, capsys):
+    import rasterio
+    path = str(tmp_path / 'plain.tif')
+    arr = np.random.default_rng(0).integers(0, 250, (3, 40, 48)).astype(
+        np.uint8)
+    with rasterio.open(path, 'w', driver='GTiff', height=40, width=48,
+                       count=3, dtype='uint8') as ds:
+        ds.write(arr)
+    assert _infer(model, path, '--out', tmp_path / 'o.tif').task == \
+        'segmentation'
+    notes = [ln for ln in capsys.readouterr().err.splitlines()
+             if ln.startswith('note:')]
+    assert notes == [f'note: {path} has no georeferencing (no CRS, '
+                     'transform, GCPs or RPCs), so the output is in pixel '
+                     'coordinates']
+    # a georeferenced scene: no note
+    assert _infer(model, _scene(tmp_path / 'geo.tif'), '--out',
+                  tmp_path / 'g.tif').task == 'segmentation'
+    assert 'note:' not in capsys.readouterr().err
+
+
+def test_stats_replacing_the_checkpoints_is_noted(model, tmp_path, capsys):
+    import json
+    stats = tmp_path / 's.json'
+    stats.write_text(json.dumps(dict(opt=dict(
+        mean=[0., 0., 0.], std=[1., 1., 1.], dtype='uint8'))))
+    assert _infer(model, _scene(tmp_path / 'in.tif'), '--out',
+                  tmp_path / 'o.tif', '--stats', stats).task == 'segmentation'
+    notes = [ln for ln in capsys.readouterr().err.splitlines()
+             if ln.startswith('note:')]
+    assert len(notes) == 1 and f'statistics file {stats}' in notes[0]
+    assert "carries for dtype" not in notes[0] and 'opt' in notes[0]
