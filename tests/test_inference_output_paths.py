@@ -186,3 +186,53 @@ def test_stats_replacing_the_checkpoints_is_noted(model, tmp_path, capsys):
              if ln.startswith('note:')]
     assert len(notes) == 1 and f'statistics file {stats}' in notes[0]
     assert "carries for dtype" not in notes[0] and 'opt' in notes[0]
+
+
+def test_sigterm_removes_the_partial_output(model, tmp_path, monkeypatch):
+    """SIGTERM in the middle of a scene (sent at the first progress update,
+    i.e. after the output's .part file was opened) ends with exit code 143
+    and leaves neither the .part file nor an output; before, the .part
+    stayed behind."""
+    import importlib
+    import signal
+    progress = importlib.import_module('mmringmoe.visualization.progress')
+    seen = {}
+
+    class Killer:
+        n = 0
+
+        def update(self, k):
+            seen['parts'] = sorted(p.name for p in tmp_path.glob('*.part'))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(progress, 'progress_counter',
+                        lambda *a, **k: Killer())
+    src = _scene(tmp_path / 'in.tif')
+    before = signal.getsignal(signal.SIGTERM)
+    assert _infer(model, src, '--out', tmp_path / 'o.tif', '--crop', 16,
+                  '--probs') == 143
+    assert seen['parts'] == ['o.tif.part', 'o_probs.tif.part']
+    assert not list(tmp_path.glob('*.part'))
+    assert not (tmp_path / 'o.tif').exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+
+
+def test_summary_names_every_output_and_all_nodata_is_noted(model, tmp_path,
+                                                            capsys):
+    rng = np.random.default_rng(0)
+    img = rng.integers(1, 250, (40, 48, 3)).astype(np.uint8)
+    src = write_geotiff(tmp_path / 'a.tif', img, nodata=0)
+    out = tmp_path / 'o.tif'
+    _infer(model, src, '--out', out, '--probs')
+    got = capsys.readouterr()
+    assert f"-> {out}, {tmp_path / 'o_probs.tif'}" in got.out
+    assert 'note:' not in got.err
+    empty = write_geotiff(tmp_path / 'e.tif', np.zeros_like(img), nodata=0)
+    _infer(model, empty, '--out', tmp_path / 'e_map.tif')
+    assert [ln for ln in capsys.readouterr().err.splitlines()
+            if ln.startswith('note:')] == [
+        f'note: every window of {empty} is nodata, so every output pixel '
+        'is nodata']

@@ -209,6 +209,11 @@ def _infer(args):
         raise cli.UserError(str(e).strip().splitlines()[0]) from e
     summary = (f'{result.task}: {result.num_windows} windows '
                f'({result.num_skipped} all-nodata skipped) -> {args.out}')
+    if probs:
+        summary += f', {probs[0]}'
+    if result.num_windows and result.num_skipped == result.num_windows:
+        print(f'note: every window of {args.input} is nodata, so every '
+              'output pixel is nodata', file=sys.stderr)
     if result.topk:
         summary += '; top-k: ' + ', '.join(f'{c} {s:.3f}'
                                            for c, s in result.topk)
@@ -219,8 +224,24 @@ def _infer(args):
 
 
 def main(argv=None):
+    import signal
+    import threading
     from mmringmoe.engine.cli import run_cli
-    return run_cli(infer, parse_args(argv))
+    args = parse_args(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return run_cli(infer, args)
+    # SIGTERM (kill, a batch scheduler's time limit) ends the run as Ctrl-C
+    # does: the output being written (<out>.part) is removed, no half-written
+    # file is left behind; exit code 143
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return run_cli(infer, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 if __name__ == '__main__':
