@@ -3,13 +3,16 @@
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT2] --out OUT
         [--crop 512] [--overlap 128] [--batch-size 4] [--device cpu]
         [--show PNG] [--probs] [--blend cosine|triangular|uniform]
-        [--stats rs_stats.json] [--tta flip|flip4] [--force] [--quiet]
+        [--stats rs_stats.json] [--tta flip|flip4] [--bands 3,2,1]
+        [--force] [--quiet]
 
     python tools/infer.py TRACK_CONFIG CHECKPOINT FRAMES_DIR/|VIDEO
         --out tracks.txt [--show-dir DIR] [--no-postprocess] [--force]
 
 INPUT2 is the second date of a change detection pair; for the optical +
 SAR-L2 fusion models give ``--sar SAR.tif`` (INPUT is the optical raster).
+``--bands 4,3,2`` reads those 1-based bands of INPUT (and INPUT2) in that
+order (GDAL's ``-b``), e.g. R, G, B of a 12-band Sentinel-2 file.
 Outputs keep the input's CRS and transform: a uint8 class GeoTIFF with class
 names and a colour table (segmentation, change detection), a float32 GeoTIFF
 in metres (depth), a GeoJSON FeatureCollection in the scene CRS (detection),
@@ -34,6 +37,10 @@ def parse_args(argv=None):
                    ' the optical raster for opt + SAR-L2 models)')
     p.add_argument('input2', nargs='?', help='date 2 of a change pair')
     p.add_argument('--sar', help='SAR-L2 raster of an opt + SAR-L2 model')
+    p.add_argument('--bands', help='1-based band indexes of INPUT (and '
+                   'INPUT2) to read, in the order the model reads them, '
+                   'GDAL\'s -b convention, e.g. 4,3,2 for the R, G, B of a '
+                   'Sentinel-2 file; default every band in file order')
     p.add_argument('--out', required=True, help='output: .tif / .tiff '
                    '(segmentation, change detection, depth, the per-window '
                    'classification map), .geojson / .json (detection), '
@@ -74,6 +81,21 @@ def parse_args(argv=None):
                    help='tracking: the raw tracker output, without the '
                    'config\'s tracklet post-processing (interpolation)')
     return p.parse_args(argv)
+
+
+def parse_bands(text: str):
+    """``'3,2,1'`` -> ``[3, 2, 1]``; one-line ValueError for a value that
+    is no integer (range and repeats are checked against the file)."""
+    out = []
+    for part in text.split(','):
+        part = part.strip()
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise ValueError(f'--bands {text}: {part!r} is not an integer; '
+                             'give 1-based band indexes such as 3,2,1') \
+                from None
+    return out
 
 
 def _inputs(args):
@@ -148,6 +170,10 @@ def _infer(args):
         raise UserError(f'--tta {args.tta} is for segmentation, change '
                         'detection and depth models; this is a tracking '
                         'model')
+    if args.bands is not None and is_tracking_config(args.config):
+        from mmringmoe.engine.cli import UserError
+        raise UserError(f'--bands {args.bands} is for raster scenes; this is '
+                        'a tracking model (frames / video)')
     if is_tracking_config(args.config):  # frames / video -> MOT txt
         return infer_tracking(args)
     if args.show_dir or args.no_postprocess:
@@ -170,6 +196,14 @@ def _infer(args):
     outs = [args.out] + probs + ([args.show] if args.show else [])
     try:
         inputs = _inputs(args)
+        bands = None
+        if args.bands is not None:
+            if args.sar:
+                raise ValueError('--bands selects the bands of INPUT (and '
+                                 'INPUT2), not of an opt + SAR-L2 pair '
+                                 '(--sar): write the optical bands the model '
+                                 'reads to a new file')
+            bands = parse_bands(args.bands)
         if args.show:
             mine = [args.out] + probs
             if osp.realpath(args.show) in {osp.realpath(p) for p in mine}:
@@ -197,12 +231,13 @@ def _infer(args):
                             overlap=args.overlap, batch_size=args.batch_size,
                             blend=args.blend, probs=args.probs,
                             overwrite=args.force, progress=progress,
-                            tta=args.tta)
+                            tta=args.tta, bands=bands)
         if bar is not None:
             bar.close()
         if args.show:
             from mmringmoe.apis.scene import build_scene
-            render_quicklook(result, build_scene(inputs), inferencer.spec,
+            render_quicklook(result, build_scene(inputs, bands=bands),
+                             inferencer.spec,
                              args.show, max_size=args.show_size,
                              overwrite=args.force)
     except (ValueError, FileExistsError) as e:

@@ -388,8 +388,10 @@ class WindowLoader:
         Bands that declare nothing are not checked.
 
         Raises:
-            ValueError: one line naming the file, what its bands declare,
-                the model's order and the band indexes that would fit.
+            ValueError: one line naming the file, what its bands declare
+                (with a band selection, the SELECTED bands' names), the
+                model's order and the 1-based file band indexes that would
+                fit (``--bands`` / ``bands=``).
         """
         order = tuple(str(b).lower() for b in
                       (self.band_order or {}).get(modality, ()))
@@ -400,8 +402,19 @@ class WindowLoader:
             return
         vocabulary = {b.lower() for names in DEFAULT_BAND_ORDER.values()
                       for b in names} | set(order)
-        declared = declared_band_names(src.path, src.count, src.alpha,
-                                       vocabulary)
+        selected = getattr(src, 'bands', None)
+        if selected is not None:  # the names of the selected bands
+            import rasterio
+            with rasterio.open(src.path) as ds:
+                total = ds.count
+            every = declared_band_names(src.path, total, None, vocabulary)
+            declared = tuple(every[i - 1] for i in selected)
+            files = list(selected)
+        else:
+            declared = declared_band_names(src.path, src.count, src.alpha,
+                                           vocabulary)
+            files = [i for i in range(1, src.file_count + 1)
+                     if i != src.alpha or src.count == src.file_count]
         if len(declared) != len(order) or all(
                 name is None or name == want
                 for (name, _), want in zip(declared, order)):
@@ -410,10 +423,11 @@ class WindowLoader:
         sources = sorted({how for name, how in declared if name})
         hint = '; write the model\'s bands to a new file in its order'
         if sorted(n for n in names if n != '?') == sorted(order):
-            pick = [names.index(b) + 1 for b in order]
-            hint = (f'; write bands {", ".join(map(str, pick))} in that '
-                    'order to a new file (gdal_translate '
-                    + ' '.join(f'-b {i}' for i in pick) + ' IN OUT)')
+            pick = [files[names.index(b)] for b in order]
+            hint = (f'; read them in the model\'s order with --bands '
+                    f'{",".join(map(str, pick))} (tools/infer.py) or '
+                    f'bands={pick} (RSInferencer), or write bands '
+                    f'{", ".join(map(str, pick))} in that order to a new file')
         raise ValueError(
             f'{src.name!r}: its bands are declared {", ".join(names)} '
             f'({" and ".join(sources)}) but the model reads modality '
@@ -505,6 +519,8 @@ class WindowLoader:
         than the model reads and is refused before any window is read."""
         if getattr(src, 'alpha', None) is None:
             return
+        if getattr(src, 'bands', None) is not None:
+            return  # SceneSource.select_bands decided what the alpha band is
         if src.count < need <= src.file_count:
             src.read_alpha_as_data()
             return
@@ -547,6 +563,13 @@ class WindowLoader:
             if self.kind == 'opt_sar' and role.modality == 'sar_l2' and \
                     self.cfg.get('sar_band') is not None:
                 continue
+            if count != want and getattr(src, 'bands', None) is not None:
+                order = ', '.join(DEFAULT_BAND_ORDER.get(role.modality, ()))
+                raise ValueError(
+                    f'{src.name!r}: bands {",".join(map(str, src.bands))} '
+                    f'select {count} band(s) but the model reads {want} for '
+                    f'modality {role.modality!r}'
+                    + (f' ({order})' if order else ''))
             if count != want:
                 order = ', '.join(DEFAULT_BAND_ORDER.get(role.modality, ()))
                 raise ValueError(

@@ -41,13 +41,20 @@ def _decimated(src, max_size: int):
     import rasterio
     from rasterio.enums import Resampling
     from mmringmoe.datasets.transforms.raster_io import _alpha_index
+    selected = getattr(src, 'bands', None)
     with rasterio.open(src.path) as ds:
         alpha = src.alpha  # None when the model reads that band as data
-        bands = [i for i in range(1, ds.count + 1) if i != alpha]
+        bands = list(selected) if selected is not None else \
+            [i for i in range(1, ds.count + 1) if i != alpha]
         data = ds.read(bands, out_shape=(len(bands), h, w),
                        resampling=Resampling.nearest)
         if src.alpha is None and _alpha_index(ds) is not None:
             mask = None  # the alpha-flagged band is data: GDAL's mask is not
+        elif selected is not None:
+            # GDAL's per-band masks of the selected bands only (the rule of
+            # read_raster_with_meta(indexes=...))
+            mask = (ds.read_masks(bands, out_shape=(len(bands), h, w),
+                                  resampling=Resampling.nearest) > 0).any(0)
         else:
             mask = ds.dataset_mask(out_shape=(h, w),
                                    resampling=Resampling.nearest) > 0

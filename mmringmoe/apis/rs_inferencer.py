@@ -404,7 +404,8 @@ class RSInferencer(BaseInferencer):
                  blend: str = 'cosine', blend_floor: float = 0.1,
                  probs: bool = False, overwrite: bool = False,
                  skip_nodata: bool = True, topk: int = 5,
-                 progress=None, tta: Optional[str] = None) -> SceneResult:
+                 progress=None, tta: Optional[str] = None,
+                 bands: Optional[Sequence[int]] = None) -> SceneResult:
         """Run the model over a scene.
 
         Args:
@@ -439,6 +440,20 @@ class RSInferencer(BaseInferencer):
                 (mean probabilities as mmseg's ``SegTTAModel``, mean metres)
                 before blending (:mod:`mmringmoe.apis.tta`). Costs one
                 forward pass per flip.
+            bands (sequence of int, optional): 1-based file band indexes
+                to read, in the order the model reads them (GDAL's ``-b``
+                convention, e.g. ``[4, 3, 2]`` for R, G, B of a 12-band
+                Sentinel-2 L2A file for an ``opt`` model), for the one
+                raster or both dates of a change pair; not for a
+                ``{modality: raster}`` input. Windows are read with
+                rasterio ``indexes``; the band count, dtype, alpha and
+                declared-band-order checks, the model's own decoder and the
+                quick look see the selected bands; the valid mask is GDAL's
+                per-band masks of the selected bands only (a nodata value in
+                an unselected band masks nothing; ``indexes`` of
+                :func:`~mmringmoe.datasets.transforms.raster_io.\
+read_raster_with_meta`).
+                None (default) reads every data band as before.
 
         Returns:
             SceneResult
@@ -447,7 +462,10 @@ class RSInferencer(BaseInferencer):
             ValueError: rasters of a pair / modality dict on different grids,
                 a band count the model's modality does not have, ``out``
                 equal to an input, bad crop/overlap, ``tta`` unknown or given
-                for a detection / classification model.
+                for a detection / classification model; ``bands`` with an
+                index < 1 or > the file's band count, repeated, not an
+                integer, or selecting another band count than the model
+                reads.
             FileExistsError: ``out`` exists and ``overwrite`` is False.
             FileNotFoundError: an input path that does not exist.
 
@@ -474,7 +492,7 @@ class RSInferencer(BaseInferencer):
         if out is not None and task != 'classification':
             check_output_ext(out, task)
         self._check_roles(inputs)
-        scene = build_scene(inputs)
+        scene = build_scene(inputs, bands=bands)
         self.spec.loader.check(scene)
         if out is not None:
             if task == 'classification':

@@ -11,7 +11,7 @@ one line names the two files and what differs.
 """
 import os
 import os.path as osp
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -68,7 +68,11 @@ class SceneSource:
 
     def __init__(self, source):
         self.alpha, self.expected_bands = None, None
+        #: 1-based file band indexes read, in this order (None: every data
+        #: band), set by :meth:`select_bands`
+        self.bands: Optional[Tuple[int, ...]] = None
         self._has_mask = False
+        self._given_mask = None
         if isinstance(source, RasterArray):
             arr = np.asarray(source.array)
             if arr.ndim == 2:
@@ -81,6 +85,7 @@ class SceneSource:
             self._arr = arr
             self._valid = valid_mask_from(arr, source.nodata,
                                           source.valid_mask)
+            self._given_mask = source.valid_mask
             self.height, self.width = arr.shape[:2]
             self.count = arr.shape[2]
             self.dtype = str(arr.dtype)
@@ -124,12 +129,66 @@ class SceneSource:
         #: what decoded the pixels (None: read window by window with GDAL)
         self.decoded_by: Optional[str] = None
 
+    def select_bands(self, bands: Sequence[int]):
+        """Read only the 1-based file band indexes ``bands``, in this order
+        (GDAL's ``-b`` convention, e.g. ``(4, 3, 2)`` for the R, G, B of a
+        Sentinel-2 GeoTIFF), window by window (rasterio ``indexes``).
+        Afterwards ``count`` is ``len(bands)`` and every check, the decoded
+        path and the quick look see the selected bands only. A band flagged
+        alpha is data when selected, or when it holds values other than
+        transparency 0 / maximum (then no band masks the selected ones);
+        otherwise, unselected, it stays the mask. The
+        valid mask is GDAL's per-band masks of the selected bands only
+        (:func:`read_raster_with_meta` ``indexes``): a nodata value in an
+        unselected band masks nothing. For an in-memory array the channels
+        are picked; its valid mask (given, else its nodata over the
+        selected channels) follows the same rule.
+
+        Raises:
+            ValueError: one line: an index that is no integer, < 1, > the
+                file's band count or repeated; a multi-page TIFF.
+        """
+        from mmringmoe.datasets.transforms.raster_io import \
+            check_band_indexes
+        if self.bands is not None or self.decoded_by is not None:
+            raise ValueError(f'{self.name!r}: bands already selected or '
+                             'decoded')
+        if self._arr is not None:
+            idx = check_band_indexes(bands, self._arr.shape[2], self.name)
+            self._arr = np.ascontiguousarray(
+                self._arr[:, :, [i - 1 for i in idx]])
+            self._valid = valid_mask_from(self._arr, self.nodata,
+                                          self._given_mask)
+            self.bands, self.count = idx, len(idx)
+            self.file_count = self.count
+            return
+        import rasterio
+        with rasterio.open(self.path) as ds:
+            if ds.subdatasets and ds.driver == 'GTiff':
+                raise ValueError(
+                    f'{self.name!r}: band selection is not supported for a '
+                    'multi-page TIFF (one page per band); store the bands in '
+                    'one image')
+            idx = check_band_indexes(bands, ds.count, self.name)
+            self.dtype = ds.dtypes[idx[0] - 1]
+        if self.alpha is not None and (self.alpha in idx or
+                                       self.alpha_data_value() is not None):
+            # selected, or holding values other than transparency 0 /
+            # maximum (e.g. the NIR of a B, G, R, NIR file GDAL flags alpha
+            # by default): data, not the mask (read_raster_with_meta's rule
+            # when expected_bands counts every band of the file)
+            self.alpha = None
+            self.expected_bands = self.file_count
+        self.bands, self.count = idx, len(idx)
+        self.file_count = self.count + (self.alpha is not None)
+
     def read_alpha_as_data(self):
         """Read the band flagged alpha as data (the rule of
         :func:`read_raster_with_meta` when the expected band count includes
         it: GDAL flags the 4th band of every 4-band uint8 GeoTIFF written
-        with its defaults as alpha, e.g. the NIR of a B, G, R, NIR file)."""
-        if self.alpha is not None:
+        with its defaults as alpha, e.g. the NIR of a B, G, R, NIR file).
+        With :meth:`select_bands` the selection alone says what is data."""
+        if self.alpha is not None and self.bands is None:
             self.expected_bands = self.count = self.file_count
             self.alpha = None
 
@@ -167,6 +226,9 @@ class SceneSource:
                 size or band count.
         """
         arr = arr if arr.ndim == 3 else arr[..., None]
+        if self.bands is not None and arr.shape[:2] == (self.height,
+                                                        self.width):
+            arr = self._select_decoded(arr, decoder)
         if arr.shape[:2] != (self.height, self.width) or \
                 arr.shape[2] != self.count:
             raise ValueError(
@@ -176,12 +238,39 @@ class SceneSource:
                 'its georeferencing would not fit the pixels the model sees')
         if self.nodata is not None or self._has_mask:
             _, meta = read_raster_with_meta(
-                self.path, expected_bands=self.expected_bands)
+                self.path, expected_bands=self.expected_bands,
+                indexes=self.bands)
             valid = meta.valid_mask
         else:
             valid = np.ones(arr.shape[:2], bool)
         self._arr, self._valid = arr, valid
         self.decoded_by = decoder
+
+    def _select_decoded(self, arr: np.ndarray, decoder: str) -> np.ndarray:
+        """The selected bands of a whole decoded image in file order
+        (before any BGR conversion): its channels are the file's bands, or
+        its data bands when the decoder drops the band flagged alpha."""
+        import rasterio
+        from mmringmoe.datasets.transforms.raster_io import _alpha_index
+        with rasterio.open(self.path) as ds:
+            total, alpha = ds.count, _alpha_index(ds)
+        if arr.shape[2] == total:
+            files = list(range(1, total + 1))
+        elif alpha is not None and arr.shape[2] == total - 1:
+            files = [i for i in range(1, total + 1) if i != alpha]
+        else:
+            raise ValueError(
+                f'{self.name!r}: {decoder} decodes {arr.shape[2]} band(s) '
+                f'of the file\'s {total}, so bands {list(self.bands)} cannot '
+                'be picked from its pixels exactly')
+        missing = [i for i in self.bands if i not in files]
+        if missing:
+            raise ValueError(
+                f'{self.name!r}: {decoder} drops band {missing[0]} (flagged '
+                f'alpha), so bands {list(self.bands)} cannot be read as the '
+                'model\'s loader reads them; select other bands')
+        return np.ascontiguousarray(
+            arr[:, :, [files.index(i) for i in self.bands]])
 
     def read(self, window) -> Tuple[np.ndarray, np.ndarray]:
         """``(array (h, w, C[, 2]), valid (h, w) bool)`` of a window
@@ -203,7 +292,8 @@ class SceneSource:
             return np.array(arr), np.array(valid)
         arr, meta = read_raster_with_meta(self.path, window=(r, c, h, w),
                                           boundless=outside,
-                                          expected_bands=self.expected_bands)
+                                          expected_bands=self.expected_bands,
+                                          indexes=self.bands)
         return arr, meta.valid_mask
 
 
@@ -338,7 +428,7 @@ def _source(x) -> SceneSource:
     return SceneSource(x)
 
 
-def build_scene(inputs) -> Scene:
+def build_scene(inputs, bands: Optional[Sequence[int]] = None) -> Scene:
     """A :class:`Scene` from what a user passes to the inferencer.
 
     - a path (``str`` / ``PathLike``), an ``np.ndarray`` ``(H, W[, C])``, a
@@ -349,11 +439,38 @@ def build_scene(inputs) -> Scene:
     - ``{modality: raster}`` (e.g. ``{'opt': 'o.tif', 'sar_l2': 's.tif'}``):
       roles named by modality.
 
+    ``bands``: 1-based file band indexes read, in this order (GDAL's
+    ``-b``), for the one raster or both dates of a pair
+    (:meth:`SceneSource.select_bands`); refused for a ``{modality:
+    raster}`` dict.
+
     Raises:
         FileNotFoundError: a path that does not exist.
         ValueError: rasters of one scene on different pixel grids (the line
-            names the two files and the CRS, transform or size that differs).
+            names the two files and the CRS, transform or size that differs);
+            bad ``bands`` (one line).
     """
+    scene = _build_scene(inputs)
+    if bands is not None:
+        if scene.kind == 'modalities':
+            raise ValueError(
+                f'band selection {_as_list(bands)} is for one raster or a '
+                'change detection pair, not a multi-modal input (optical + '
+                'SAR-L2): write the optical bands the model reads to a new '
+                'file')
+        for src in scene.sources.values():
+            src.select_bands(bands)
+    return scene
+
+
+def _as_list(bands):
+    try:
+        return list(bands)
+    except TypeError:
+        return [bands]
+
+
+def _build_scene(inputs) -> Scene:
     if isinstance(inputs, (RasterArray, SceneSource)):
         return Scene({'img': _source(inputs)}, 'single')
     if isinstance(inputs, (tuple, list)):

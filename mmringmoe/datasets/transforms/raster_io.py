@@ -293,6 +293,33 @@ def _complex_int16_pairs(arr: np.ndarray) -> np.ndarray:
     return np.stack([arr.real, arr.imag], axis=-1).astype(np.int16)
 
 
+def check_band_indexes(indexes, count: int, name: str) -> Tuple[int, ...]:
+    """``indexes`` as a tuple of 1-based band indexes of a raster of
+    ``count`` bands (GDAL's ``-b`` convention), or a one-line ValueError
+    naming ``name``: an index that is no integer (a bool or float is
+    none), < 1 or > ``count``, repeated, or an empty selection."""
+    try:
+        idx = list(indexes)
+    except TypeError:
+        idx = [indexes]
+    if not idx:
+        raise ValueError(f'{name!r}: empty band selection; give 1-based band '
+                         f'indexes 1..{count}')
+    for i in idx:
+        if isinstance(i, (bool, np.bool_)) or not isinstance(
+                i, (int, np.integer)):
+            raise ValueError(f'{name!r}: band index {i!r} is not an integer; '
+                             f'give 1-based band indexes 1..{count}')
+        if not 1 <= int(i) <= count:
+            raise ValueError(f'{name!r}: band {int(i)} does not exist (the '
+                             f'file has {count} band(s), indexes 1..{count})')
+    if len(set(int(i) for i in idx)) != len(idx):
+        dup = sorted({int(i) for i in idx if idx.count(i) > 1})
+        raise ValueError(f'{name!r}: band {dup[0]} is selected more than once '
+                         f'in {[int(i) for i in idx]}')
+    return tuple(int(i) for i in idx)
+
+
 def _stack_tiff_pages(src, path, first, bands, kw):
     """A multi-page TIFF (one page per band, as tifffile and some archives
     write band-sequential data): GDAL opens page 1 only and lists the others
@@ -332,19 +359,34 @@ def _check_alpha_is_a_mask(src, alpha, kw, path):
 
 
 def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
-              fill_value=None, expected_bands=None):
+              fill_value=None, expected_bands=None, indexes=None):
     """Read bands ``(H, W, C)`` + :class:`GeoMeta` through rasterio."""
     from rasterio.enums import MaskFlags
     with _open(path, backend_args) as src:
         alpha = _alpha_index(src)
         alpha_is_data = False
-        if alpha is not None and isinstance(expected_bands, int) \
+        if indexes is not None:
+            indexes = check_band_indexes(indexes, src.count, path)
+            if src.subdatasets and src.driver == 'GTiff':
+                raise ValueError(
+                    f'{path!r}: band selection {list(indexes)} is not '
+                    'supported for a multi-page TIFF (one page per band); '
+                    'store the bands in one image.')
+            if alpha is not None and (alpha in indexes or (
+                    isinstance(expected_bands, int)
+                    and expected_bands == src.count)):
+                # a band flagged alpha that is selected is data (e.g. the
+                # NIR of a B, G, R, NIR file GDAL flags alpha by default),
+                # so is an unselected one when expected_bands counts it
+                alpha, alpha_is_data = None, True
+        elif alpha is not None and isinstance(expected_bands, int) \
                 and src.count == expected_bands:
             # GDAL marks the 4th band of every 4-band uint8 GeoTIFF written
             # with its defaults as alpha: when the modality expects all the
             # bands (a B, G, R, NIR file), that band is data, not a mask
             alpha, alpha_is_data = None, True
-        bands = [i for i in range(1, src.count + 1) if i != alpha]
+        bands = (list(indexes) if indexes is not None else
+                 [i for i in range(1, src.count + 1) if i != alpha])
         rio_win = _to_rio_window(window)
         kw = dict(window=rio_win)
         if boundless:
@@ -359,11 +401,25 @@ def _read_rio(path, backend_args, window, nodata_fallback, boundless=False,
                         if src.nodata is not None else
                         np.ones(data.shape[1:], bool))
                 source = 'nodata' if src.nodata is not None else 'none'
+                if indexes is not None and boundless and rio_win is not None:
+                    # outside the raster is invalid (GDAL's boundless mask)
+                    r0, c0 = int(rio_win.row_off), int(rio_win.col_off)
+                    rows = np.arange(r0, r0 + mask.shape[0])
+                    cols = np.arange(c0, c0 + mask.shape[1])
+                    mask = (mask
+                            & ((rows >= 0) & (rows < src.height))[:, None]
+                            & ((cols >= 0) & (cols < src.width))[None, :])
             else:
                 declared = (alpha is not None
                             or MaskFlags.per_dataset in flags
                             or MaskFlags.nodata in flags)
-                if declared or boundless:
+                if indexes is not None and (declared or boundless):
+                    # GDAL's per-band masks of the selected bands only,
+                    # combined as GDAL's dataset mask combines all bands
+                    # (valid where any of them is valid)
+                    mask = (src.read_masks(bands, window=rio_win,
+                                           boundless=boundless) > 0).any(0)
+                elif declared or boundless:
                     mask = src.dataset_mask(
                         window=rio_win, boundless=boundless) > 0
                 else:
@@ -485,7 +541,9 @@ def read_raster_with_meta(path: str,
                           npy_layout: Optional[str] = None,
                           expected_bands: Optional[int] = None,
                           boundless: bool = False,
-                          fill_value=None) -> Tuple[np.ndarray, GeoMeta]:
+                          fill_value=None,
+                          indexes: Optional[Sequence[int]] = None
+                          ) -> Tuple[np.ndarray, GeoMeta]:
     """Read ``path`` (optionally one window) with its georeferencing and mask.
 
     Args:
@@ -502,6 +560,22 @@ def read_raster_with_meta(path: str,
         boundless (bool): a window reaching outside the raster is filled with
             ``fill_value`` (default the nodata value, else 0) and those pixels
             are invalid.
+        indexes (sequence of int, optional): 1-based band indexes to read,
+            in this order (GDAL's ``-b`` / rasterio's ``indexes``); None
+            reads every data band (a band flagged alpha is the mask, unless
+            ``expected_bands`` counts it). With ``indexes`` the array holds
+            exactly those bands (``C == len(indexes)``), a selected band
+            flagged alpha is data, and the valid mask is GDAL's per-band
+            masks of the SELECTED bands only (rasterio ``read_masks``),
+            valid where any selected band is valid (as GDAL's dataset mask
+            combines all bands): with a nodata value a pixel is invalid where
+            every selected band holds it, whatever the other bands hold; an
+            alpha or per-dataset mask band applies as it does to every band,
+            except that a band flagged alpha is data (no mask; the nodata
+            rule over the selected bands) when it is selected or when
+            ``expected_bands`` equals the file's band count.
+            For ``.npy`` files the channels are picked, the mask is
+            unchanged.
 
     Returns:
         tuple: ``(array, GeoMeta)``; the array is ``(H, W, C)`` in the file's
@@ -510,8 +584,10 @@ def read_raster_with_meta(path: str,
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unreadable/corrupt file, ambiguous ``.npy`` layout, or a
-            float raster with no finite value at all.
+        ValueError: unreadable/corrupt file, ambiguous ``.npy`` layout, a
+            float raster with no finite value at all, or ``indexes`` that
+            are no 1-based band indexes of the file (out of range, repeated,
+            not integers; :func:`check_band_indexes`).
     """
     path = str(path)
     if nodata_fallback not in NODATA_FALLBACKS:
@@ -522,6 +598,11 @@ def read_raster_with_meta(path: str,
         # disk (np.load(mmap_mode='r')), not the whole array
         arr = _read_npy(path, backend_args, mmap=window is not None,
                         layout=npy_layout, expected_bands=expected_bands)
+        if indexes is not None:
+            count = arr.shape[2] if arr.ndim >= 3 else 1
+            sel = [i - 1 for i in check_band_indexes(indexes, count, path)]
+            arr = arr if arr.ndim >= 3 else arr[..., None]
+            arr = np.ascontiguousarray(arr[:, :, sel])
         inside = None
         if window is not None:
             r, c, h, w = (int(v) for v in window)
@@ -550,7 +631,7 @@ def read_raster_with_meta(path: str,
     else:
         arr, crs, transform, nodata, mask, source, gcp_rpc = _read_rio(
             path, backend_args, window, nodata_fallback, boundless, fill_value,
-            expected_bands)
+            expected_bands, indexes)
     bad = _nonfinite(arr)
     if bad is not None:
         if bad.all() and window is None:  # a window may be all nodata
