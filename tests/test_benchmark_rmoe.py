@@ -60,3 +60,12 @@ def test_case_a_reports_the_floor(capsys):
     assert all(r > 0 for r in ratios.values())
     out = capsys.readouterr().out
     assert '(a) floor' in out and 'rmoe-gemms-only' in out
+
+
+def test_cuda_without_a_device_is_one_line():
+    import pytest
+    if torch.cuda.is_available():
+        pytest.skip('a CUDA device is visible')
+    with pytest.raises(SystemExit) as e:
+        _tool().main(['--device', 'cuda', '--skip', 'bcd'])
+    assert str(e.value.code).startswith('error: --device cuda: torch sees no')

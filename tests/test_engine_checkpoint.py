@@ -83,3 +83,24 @@ def test_pretrained_init_cfg_loads_weights_only(tmp_path):
         Net(bad).init_weights()
     with pytest.raises(CheckpointError, match='refusing to load'):
         load_checkpoint(nn.Linear(3, 2), str(bad))
+
+
+def test_messages_name_the_checkpoint_resumed_without_a_path(tmp_path):
+    """``--resume`` alone: the generator-state warning and the load line
+    name the work dir's latest checkpoint (mmengine's ``last_checkpoint``),
+    not 'checkpoint' (found by a new-user trial)."""
+    from types import SimpleNamespace
+
+    from mmringmoe.engine.checkpoint import _resumed_path
+    ckpt = tmp_path / 'iter_2.pth'
+    ckpt.write_bytes(b'')
+    (tmp_path / 'last_checkpoint').write_text(str(ckpt))
+    auto = SimpleNamespace(_load_from=None, _resume=True,
+                           work_dir=str(tmp_path))
+    assert _resumed_path(auto) == str(ckpt)
+    given = SimpleNamespace(_load_from='a.pth', _resume=True,
+                            work_dir=str(tmp_path))
+    assert _resumed_path(given) == 'a.pth'
+    neither = SimpleNamespace(_load_from=None, _resume=False,
+                              work_dir=str(tmp_path))
+    assert _resumed_path(neither) == 'checkpoint'

@@ -236,3 +236,20 @@ def test_summary_names_every_output_and_all_nodata_is_noted(model, tmp_path,
             if ln.startswith('note:')] == [
         f'note: every window of {empty} is nodata, so every output pixel '
         'is nodata']
+
+
+def test_output_path_ending_in_a_separator_is_a_folder(model, tmp_path,
+                                                       capsys):
+    """``newdir/`` (a folder that does not exist yet): refused first, by
+    scene inference and by the checkpoint converters (found by a new-user
+    trial: dcp_to_backbone and extract_modality converted, then printed a
+    28-line traceback from torch.save)."""
+    from mmringmoe.models.pruning.checkpoint import check_output_path
+    src = _scene(tmp_path / 'in.tif')
+    assert _infer(model, src, '--out', f'{tmp_path}/newdir/') == 1
+    assert 'is a folder; give a file path' in _error(capsys)
+    ckpt = tmp_path / 'in.pth'
+    ckpt.write_bytes(b'x')
+    with pytest.raises(ValueError, match='is a folder'):
+        check_output_path(f'{tmp_path}/newdir/', str(ckpt), True)
+    assert not (tmp_path / 'newdir').exists()

@@ -34,7 +34,7 @@ def check_output_path(out: str, inputs: Sequence[str],
         FileNotFoundError: the folder of ``out`` does not exist.
     """
     from .scene import same_file
-    if osp.isdir(out):
+    if osp.isdir(out) or out.endswith(('/', os.sep)):
         raise ValueError(f'output {out!r} is a folder; give a file path')
     for path in inputs:
         if path is None:

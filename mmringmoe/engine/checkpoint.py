@@ -305,6 +305,17 @@ def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
         missing=[k for k in params if k not in fit])
 
 
+def _resumed_path(runner) -> str:
+    """The checkpoint a runner loads, for messages: ``load_from`` / the
+    ``--resume`` path, else (``--resume`` alone) the latest checkpoint of the
+    work dir, found as mmengine's ``load_or_resume`` finds it."""
+    path = getattr(runner, '_load_from', None)
+    if path is None and getattr(runner, '_resume', False):
+        from mmengine.runner.checkpoint import find_latest_checkpoint
+        path = find_latest_checkpoint(runner.work_dir)
+    return path or 'checkpoint'
+
+
 def _is_fsdp(model):
     try:
         from torch.distributed.fsdp import FullyShardedDataParallel
@@ -596,7 +607,7 @@ class WeightsOnlyCheckpointHook(Hook):
             checkpoint[key] = decode(checkpoint[key])
         self._fit_model(runner, checkpoint)
         if self.restore_rng and getattr(runner, '_resume', False):
-            source = getattr(runner, '_load_from', None) or 'checkpoint'
+            source = _resumed_path(runner)
             self._pending_rng = rng_states_for_rank(
                 checkpoint.get('meta', {}), get_rank(), get_world_size(),
                 source, getattr(runner, 'seed', None))
@@ -605,7 +616,7 @@ class WeightsOnlyCheckpointHook(Hook):
         model = runner.model
         if not _is_fsdp(model):
             model = getattr(model, 'module', model)  # DDP-style wrappers
-        source = getattr(runner, '_load_from', None) or 'checkpoint'
+        source = _resumed_path(runner)
         state_dict = model_state_dict(checkpoint, source)
         report = fit_state_dict(model, state_dict)
         check_report(report, source, type(model).__name__, self.min_loaded)

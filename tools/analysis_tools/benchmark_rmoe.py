@@ -4,8 +4,9 @@
     vs a dense FFN with the same active FLOPs per token (hidden width x 3);
     also timed: the layer's GEMMs alone (:class:`GemmFloorCase`: each expert's
     six products at the row count its router gives it, nothing else), whose
-    ratio to the dense step is the floor of (a) on the machine (0.76-0.85
-    on the 2-core CPU, where the GEMMs are most of both steps);
+    ratio to the dense step is the floor of (a) on the machine (0.76-0.91
+    in four runs on the 2-core CPU, where the GEMMs are most of both
+    steps; a median of one run, so as noisy as the others);
 (b) the whole backbone in dense mode vs mmpretrain's SwinTransformerV2 of the same size;
 (c) the sparse backbone vs (b)'s dense RingMoE (same parameters per expert, 3x the FLOPs);
 (d) the sparse backbone vs mmpretrain's SwinTransformerV2 whose FFN is 3x wider
@@ -29,7 +30,9 @@ Clock: on the CPU the ratios use the process CPU time (user + system,
 machine shared with other jobs, wall time also counts the periods in which
 the scheduler runs someone else, which hit whichever case happens to be
 running. CPU time still counts everything the step itself does (page
-faults and memory stalls included). The wall-time medians and their ratio
+faults and memory stalls included), and other jobs still slow it (shared
+caches and memory bandwidth, OpenMP threads spinning while they wait):
+take figures on a quiet machine. The wall-time medians and their ratio
 are printed next to it; ``--clock wall`` makes wall time the headline.
 CUDA always uses wall time (synchronised).
 
@@ -313,8 +316,9 @@ def bench_layer(args):
     ratios = {'a': report(title, res, 'rmoe', 'dense-ffn-x3', args.clock)}
     ratios['a floor'] = report(
         f'(a) floor: the RMoE layer\'s GEMMs alone (expert rows {floor.counts}; '
-        f'no routing, GELU or autograd) vs the same dense step: no RMoE layer '
-        f'computing these GEMMs runs below this ratio here',
+        f'no routing, GELU or autograd) vs the same dense step: the ratio an '
+        f'RMoE layer computing these GEMMs can approach here (medians of this '
+        f'run; compare the min/max spread, wide at small sizes or under load)',
         res, 'rmoe-gemms-only', 'dense-ffn-x3', args.clock)
     if comp:
         ratios['a compiled'] = report('(a) compiled', res, 'rmoe compiled',
@@ -395,6 +399,9 @@ def main(argv=None):
         args.clock = 'wall' if args.device.startswith('cuda') else 'cpu'
     elif args.clock == 'cpu' and args.device.startswith('cuda'):
         raise SystemExit('error: --clock cpu measures host CPU time; use wall on CUDA')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit(f'error: --device {args.device}: torch sees no CUDA '
+                         'device here')
     torch.manual_seed(0)
     print(f'torch {torch.__version__}, device {args.device}'
           f'{" (bf16 autocast)" if args.device.startswith("cuda") else ""}, '

@@ -130,7 +130,7 @@ def check_output_path(out, inputs, force=False):
             if osp.commonpath([root, where]) == root:
                 raise ValueError(f'output path {out} is inside the input directory '
                                  f'{path}; write the converted model outside it')
-    if osp.isdir(out):
+    if osp.isdir(out) or out.endswith(('/', os.sep)):
         raise ValueError(f'output path {out} is a folder; give a file path')
     if osp.exists(out) and not force:
         raise FileExistsError(
