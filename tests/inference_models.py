@@ -216,6 +216,37 @@ def build(cfg, seed=0):
     return model
 
 
+def pixel_seg_checkpoint(tmp, inference=None):
+    """A :func:`pixel_seg_config` model saved under folder ``tmp``:
+    ``(cfg, cfg_path, checkpoint_path)``, ``inference`` as its
+    ``meta['inference']``."""
+    cfg = pixel_seg_config()
+    cfg_path = str(tmp / 'cfg.py')
+    cfg.dump(cfg_path)
+    ckpt = save_checkpoint(build(cfg), str(tmp / 'm.pth'),
+                           inference=inference)
+    return cfg, cfg_path, ckpt
+
+
+def whole_logits(model, img):
+    """``(1, classes, H, W)`` logits of one whole-image pass of ``img``
+    ((H, W, C) as the loader gives it) through the model's own
+    preprocessor: the reference for window-by-window inference."""
+    from mmseg.structures import SegDataSample
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    sample = SegDataSample(metainfo=dict(img_shape=img.shape[:2],
+                                         ori_shape=img.shape[:2]))
+    data = model.data_preprocessor(dict(inputs=[x], data_samples=[sample]))
+    with torch.no_grad():
+        return model.encode_decode(data['inputs'],
+                                   [s.metainfo for s in data['data_samples']])
+
+
+def whole_probs(model, img):
+    """Softmax ``(classes, H, W)`` of :func:`whole_logits`."""
+    return torch.softmax(whole_logits(model, img)[0], 0).numpy()
+
+
 def write_geotiff(path, arr, crs='EPSG:32633',
                   transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0),
                   nodata=None):

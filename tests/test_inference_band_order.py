@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import run_tool_main
-from inference_models import (build, file_digest, pixel_seg_config,
-                              save_checkpoint)
+from inference_models import file_digest, pixel_seg_checkpoint
 
 H, W = 40, 48
 
@@ -40,15 +39,10 @@ def _write(path, count=3, colours=None, descriptions=None, photometric=None,
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('band_order')
-    cfg = pixel_seg_config()
-    net = build(cfg)
-    cfg_path = str(tmp / 'cfg.py')
-    cfg.dump(cfg_path)
-    ckpt = save_checkpoint(net, str(tmp / 'm.pth'), inference=dict(
-        dtype=dict(opt='uint8'),
-        band_order=dict(opt=['red', 'green', 'blue'])))
-    return cfg, cfg_path, ckpt
+    return pixel_seg_checkpoint(
+        tmp_path_factory.mktemp('band_order'), inference=dict(
+            dtype=dict(opt='uint8'),
+            band_order=dict(opt=['red', 'green', 'blue'])))
 
 
 VOCAB = ('red', 'green', 'blue', 'nir')

@@ -7,11 +7,10 @@ bands (written by rasterio, read back), hand-built nodata patterns, and
 cv2.imread's pixels for the model's own decoder (mmcv LoadImageFromFile)."""
 import numpy as np
 import pytest
-import torch
 
 from helpers import run_tool_main
-from inference_models import (build, file_digest, pixel_seg_config,
-                              save_checkpoint)
+from inference_models import (build, file_digest, pixel_seg_checkpoint,
+                              pixel_seg_config, save_checkpoint, whole_probs)
 
 H, W = 40, 48
 CRS = 'EPSG:32633'
@@ -55,15 +54,10 @@ def _five(rgb, seed=1):
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('bands')
-    cfg = pixel_seg_config()
-    net = build(cfg)
-    cfg_path = str(tmp / 'cfg.py')
-    cfg.dump(cfg_path)
-    ckpt = save_checkpoint(net, str(tmp / 'm.pth'), inference=dict(
-        dtype=dict(opt='uint8'),
-        band_order=dict(opt=['red', 'green', 'blue'])))
-    return cfg, cfg_path, ckpt
+    return pixel_seg_checkpoint(
+        tmp_path_factory.mktemp('bands'), inference=dict(
+            dtype=dict(opt='uint8'),
+            band_order=dict(opt=['red', 'green', 'blue'])))
 
 
 def _read(path):
@@ -243,16 +237,6 @@ def test_change_pair_reads_the_same_bands_of_both_dates(model, tmp_path):
                                   & (rgb2 != 0).any(-1))
 
 
-def _whole_probs(model, img):
-    from mmseg.structures import SegDataSample
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-    s = SegDataSample(metainfo=dict(img_shape=img.shape[:2],
-                                    ori_shape=img.shape[:2]))
-    data = model.data_preprocessor(dict(inputs=[x], data_samples=[s]))
-    with torch.no_grad():
-        lg = model.encode_decode(data['inputs'],
-                                 [d.metainfo for d in data['data_samples']])
-    return torch.softmax(lg[0], 0).numpy()
 
 
 def test_models_own_decoder_sees_the_selected_bands(tmp_path):
@@ -273,7 +257,7 @@ def test_models_own_decoder_sees_the_selected_bands(tmp_path):
     res = RSInferencer(cfg, ckpt)(path, crop=32, probs=True, bands=[3, 2, 1])
     file_order = cv2.imread(path, cv2.IMREAD_COLOR)[..., ::-1]  # b1, b2, b3
     picked = file_order[..., [2, 1, 0]]          # bands 3, 2, 1
-    ref = _whole_probs(net, np.ascontiguousarray(picked[..., ::-1]))  # BGR
+    ref = whole_probs(net, np.ascontiguousarray(picked[..., ::-1]))  # BGR
     np.testing.assert_allclose(res.probs, ref, atol=2e-6)
     # control: without the selection the model sees other pixels
     res0 = RSInferencer(cfg, ckpt)(path, crop=32, probs=True)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference_models import build, pixel_seg_config, save_checkpoint
+from inference_models import (build, pixel_seg_config, save_checkpoint,
+                              whole_probs)
 
 TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0],
@@ -68,18 +69,6 @@ def models(tmp_path_factory):
     return cv2_cfg, rs_cfg, model, ckpt
 
 
-def whole_probs(model, img):
-    """Softmax of one whole-image pass of ``img`` (as the loader gives it:
-    BGR for LoadImageFromFile) through the model's own preprocessor."""
-    from mmseg.structures import SegDataSample
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-    s = SegDataSample(metainfo=dict(img_shape=img.shape[:2],
-                                    ori_shape=img.shape[:2]))
-    data = model.data_preprocessor(dict(inputs=[x], data_samples=[s]))
-    with torch.no_grad():
-        lg = model.encode_decode(data['inputs'],
-                                 [d.metainfo for d in data['data_samples']])
-    return torch.softmax(lg[0], 0).numpy()
 
 
 # ------------------------------------------------- decoders, measured

@@ -18,20 +18,17 @@ import numpy as np
 import pytest
 
 from helpers import run_tool_main
-from inference_models import (build, file_digest, pixel_seg_config,
-                              save_checkpoint, write_geotiff)
+from inference_models import (file_digest, pixel_seg_checkpoint,
+                              write_geotiff)
 
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('outpaths')
-    cfg = pixel_seg_config()
-    net = build(cfg)
-    cfg_path = str(tmp / 'cfg.py')
-    cfg.dump(cfg_path)
-    ckpt = save_checkpoint(net, str(tmp / 'm.pth'), inference=dict(
-        dtype=dict(opt='uint8'),
-        stats=dict(opt=dict(mean=[100., 110., 120.], std=[50., 55., 60.]))))
+    _, cfg_path, ckpt = pixel_seg_checkpoint(
+        tmp_path_factory.mktemp('outpaths'), inference=dict(
+            dtype=dict(opt='uint8'),
+            stats=dict(opt=dict(mean=[100., 110., 120.],
+                                std=[50., 55., 60.]))))
     return cfg_path, ckpt
 
 

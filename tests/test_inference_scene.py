@@ -5,7 +5,7 @@ import torch
 
 from inference_models import (build, pixel_seg_config, rmnp_rgb,
                               save_checkpoint, tiny_upernet_config,
-                              write_geotiff)
+                              whole_logits, write_geotiff)
 
 TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
 
@@ -74,16 +74,6 @@ def pixel_model(tmp_path_factory):
     return cfg, model, ckpt
 
 
-def _whole_logits(model, img):
-    """One whole-image pass through the model's own preprocessor."""
-    from mmseg.structures import SegDataSample
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-    sample = SegDataSample(metainfo=dict(img_shape=img.shape[:2],
-                                         ori_shape=img.shape[:2]))
-    data = model.data_preprocessor(dict(inputs=[x], data_samples=[sample]))
-    with torch.no_grad():
-        return model.encode_decode(data['inputs'],
-                                   [s.metainfo for s in data['data_samples']])
 
 
 @pytest.mark.parametrize('blend', ['cosine', 'triangular'])
@@ -97,7 +87,7 @@ def test_tiled_per_pixel_model_equals_whole_image(pixel_model, tmp_path,
     inf = RSInferencer(cfg, ckpt)
     res = inf(path, crop=32, overlap=12, batch_size=3, blend=blend,
               probs=True)
-    ref = _whole_logits(model, img)[0]
+    ref = whole_logits(model, img)[0]
     ref_p = torch.softmax(ref, 0).numpy()
     assert res.pred.shape == (75, 90) and res.pred.dtype == np.uint8
     np.testing.assert_allclose(res.probs, ref_p, atol=2e-6)
@@ -179,7 +169,7 @@ def test_all_nodata_windows_are_skipped(pixel_model, tmp_path):
     res = RSInferencer(cfg, ckpt)(path, crop=32, overlap=0)
     assert res.num_windows == 6 and res.num_skipped == 2
     assert (res.pred[:, 64:] == 255).all() and res.pred[10, 20] == 255
-    ref = _whole_logits(model, img)[0].argmax(0).numpy()
+    ref = whole_logits(model, img)[0].argmax(0).numpy()
     valid = np.ones((64, 96), bool)
     valid[:, 64:] = False
     valid[10, 20] = False

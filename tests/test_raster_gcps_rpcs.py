@@ -263,17 +263,24 @@ def test_class_map_carries_input_gcps_and_rpcs(georef_input, seg_model,
             assert got[2] == _rpc().to_dict()
 
 
-def test_detection_geojson_of_gcp_input_in_gcp_crs(tmp_path):
-    """GCPs at the corners of a 10 m grid: the GeoJSON polygon is the pixel
-    polygon through that grid (hand-computed), in EPSG:32633."""
-    from mmringmoe.apis import RSInferencer
+def _ship_scene(tmp_path, georef):
+    """The blob detector, its checkpoint, a 1-band scene georeferenced by
+    ``georef`` ('gcps' / 'rpcs') with one 4 x 8 px bright blob at rows 6-9,
+    columns 12-19, and the GeoJSON output path."""
     cfg = blob_det_config()
     ckpt = save_checkpoint(build(cfg), str(tmp_path / 'det.pth'),
                            classes=('ship', ), palette=[[255, 0, 0]])
     img = np.zeros((1, H, W), np.uint8)
     img[0, 6:10, 12:20] = 200
-    path = _write_input(tmp_path / 'sar.tif', 'gcps', img)
-    out = str(tmp_path / 'ships.geojson')
+    path = _write_input(tmp_path / 'sar.tif', georef, img)
+    return cfg, ckpt, path, str(tmp_path / 'ships.geojson')
+
+
+def test_detection_geojson_of_gcp_input_in_gcp_crs(tmp_path):
+    """GCPs at the corners of a 10 m grid: the GeoJSON polygon is the pixel
+    polygon through that grid (hand-computed), in EPSG:32633."""
+    from mmringmoe.apis import RSInferencer
+    cfg, ckpt, path, out = _ship_scene(tmp_path, 'gcps')
     RSInferencer(cfg, ckpt)(path, out=out, crop=32, overlap=8)
     with open(out) as f:
         fc = json.load(f)
@@ -290,13 +297,7 @@ def test_detection_geojson_of_gcp_input_in_gcp_crs(tmp_path):
 def test_detection_geojson_of_rpc_input_in_pixels_with_a_note(tmp_path):
     from mmringmoe.apis import RSInferencer
     from mmringmoe.apis.rs_inferencer import InferenceNote
-    cfg = blob_det_config()
-    ckpt = save_checkpoint(build(cfg), str(tmp_path / 'det.pth'),
-                           classes=('ship', ), palette=[[255, 0, 0]])
-    img = np.zeros((1, H, W), np.uint8)
-    img[0, 6:10, 12:20] = 200
-    path = _write_input(tmp_path / 'sar.tif', 'rpcs', img)
-    out = str(tmp_path / 'ships.geojson')
+    cfg, ckpt, path, out = _ship_scene(tmp_path, 'rpcs')
     with pytest.warns(InferenceNote, match='RPCs only.*pixel coordinates'):
         RSInferencer(cfg, ckpt)(path, out=out, crop=32, overlap=8)
     with open(out) as f:
