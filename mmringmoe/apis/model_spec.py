@@ -404,10 +404,8 @@ class WindowLoader:
                       for b in names} | set(order)
         selected = getattr(src, 'bands', None)
         if selected is not None:  # the names of the selected bands
-            import rasterio
-            with rasterio.open(src.path) as ds:
-                total = ds.count
-            every = declared_band_names(src.path, total, None, vocabulary)
+            # alpha None: every band of the file, whatever the count
+            every = declared_band_names(src.path, src.count, None, vocabulary)
             declared = tuple(every[i - 1] for i in selected)
             files = list(selected)
         else:
