@@ -250,3 +250,54 @@ def test_output_path_ending_in_a_separator_is_a_folder(model, tmp_path,
     with pytest.raises(ValueError, match='is a folder'):
         check_output_path(f'{tmp_path}/newdir/', str(ckpt), True)
     assert not (tmp_path / 'newdir').exists()
+
+
+def test_notes_survive_an_ignore_filter(model, tmp_path, capsys):
+    """``-W ignore`` / ``PYTHONWARNINGS=ignore`` silence library warnings,
+    not the notes about the user's data."""
+    import warnings
+    import rasterio
+    path = str(tmp_path / 'plain.tif')
+    with rasterio.open(path, 'w', driver='GTiff', height=40, width=48,
+                       count=3, dtype='uint8') as ds:
+        ds.write(np.zeros((3, 40, 48), np.uint8) + 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        _infer(model, path, '--out', tmp_path / 'o.tif')
+        assert warnings.filters[0][0] == 'ignore'  # the caller's filters kept
+    assert f'note: {path} has no georeferencing' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('python_flags', [[], ['-W', 'ignore']])
+def test_stderr_of_a_run_holds_only_what_concerns_the_data(
+        model, tmp_path, python_flags):
+    """A fresh ``python tools/infer.py``: no upstream deprecation notices
+    (pkg_resources, mmseg's build_loss / avg_non_ignore), and the note about
+    the scene, with or without ``-W ignore``."""
+    import subprocess
+    import sys
+    import rasterio
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    path = str(tmp_path / 'plain.tif')
+    with rasterio.open(path, 'w', driver='GTiff', height=40, width=48,
+                       count=3, dtype='uint8') as ds:
+        ds.write(np.zeros((3, 40, 48), np.uint8) + 7)
+    from mmengine.config import Config
+    cfg = Config.fromfile(model[0])  # the test model, importable from tests/
+    (tmp_path / 'test_models.py').write_text(
+        'import inference_models\ninference_models._register()\n')
+    cfg.custom_imports = dict(imports=['mmringmoe', 'test_models'],
+                              allow_failed_imports=False)
+    cfg_path, ckpt = str(tmp_path / 'cfg.py'), model[1]
+    cfg.dump(cfg_path)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    env['PYTHONPATH'] = os.pathsep.join([osp.join(root, 'tests'),
+                                         str(tmp_path)])
+    run = subprocess.run(
+        [sys.executable, *python_flags, osp.join(root, 'tools', 'infer.py'),
+         cfg_path, ckpt, path, '--out', str(tmp_path / 'o.tif'), '--quiet'],
+        capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        f'note: {path} has no georeferencing (no CRS, transform, GCPs or '
+        'RPCs), so the output is in pixel coordinates'], run.stderr

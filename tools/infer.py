@@ -116,9 +116,10 @@ def _one_line(shown):
     from mmringmoe.apis.model_spec import InferenceWarning
 
     from mmringmoe.apis.rs_inferencer import InferenceNote
+    from mmringmoe.datasets.transforms.raster_io import GeoreferencingWarning
 
     def show(message, category, *args, **kwargs):
-        if issubclass(category, InferenceWarning):
+        if issubclass(category, (InferenceWarning, GeoreferencingWarning)):
             print(f'warning: {message}', file=sys.stderr)
         elif issubclass(category, InferenceNote):
             print(f'note: {message}', file=sys.stderr)
@@ -129,8 +130,17 @@ def _one_line(shown):
 
 def infer(args):
     import warnings
-    with warnings.catch_warnings():  # restores showwarning on exit
+
+    from mmringmoe.apis.model_spec import InferenceWarning
+    from mmringmoe.apis.rs_inferencer import InferenceNote
+    from mmringmoe.datasets.transforms.raster_io import GeoreferencingWarning
+    with warnings.catch_warnings():  # restores the filters on exit
         warnings.showwarning = _one_line(warnings.showwarning)
+        # the notes and warnings are about the user's data: shown every time,
+        # even under -W ignore / PYTHONWARNINGS=ignore
+        for category in (InferenceNote, InferenceWarning,
+                         GeoreferencingWarning):
+            warnings.simplefilter('always', category)
         return _infer(args)
 
 
@@ -258,7 +268,29 @@ def _infer(args):
     return result
 
 
+# Upstream warnings hidden during a run: deprecation notices that say nothing
+# about the user's data or model (setuptools' pkg_resources via mmengine,
+# mmseg's build_loss, and the training-loss default, which inference never
+# uses), and rasterio's NotGeoreferencedWarning, which the run's own one-line
+# note replaces ('... has no georeferencing ..., so the output is in pixel
+# coordinates').
+UPSTREAM_NOISE = (r'pkg_resources is deprecated as an API',
+                  r'``build_loss`` would be deprecated soon',
+                  r'Default ``avg_non_ignore`` is False')
+
+
 def main(argv=None):
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+    with warnings.catch_warnings():  # the caller's filters come back after
+        for message in UPSTREAM_NOISE:
+            warnings.filterwarnings('ignore', message=message)
+        warnings.simplefilter('ignore', NotGeoreferencedWarning)
+        return _main(argv)
+
+
+def _main(argv):
     import signal
     import threading
     from mmringmoe.engine.cli import run_cli

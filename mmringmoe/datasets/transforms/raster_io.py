@@ -127,6 +127,13 @@ def sample_kind(dtype) -> str:
     return dt.name
 
 
+class GeoreferencingWarning(UserWarning):
+    """A written raster cannot hold part of its input's georeferencing
+    (e.g. GCPs next to a geotransform); the message names the file.
+    ``tools/infer.py`` prints it as one ``warning: ...`` line, even under
+    ``-W ignore``."""
+
+
 class AmbiguousNpyLayout(ValueError):
     """A 3-D ``.npy`` whose band axis (first or last) cannot be told from
     its shape (attributes ``path``, ``shape``)."""
@@ -825,7 +832,7 @@ def write_georef(dst, transform=None, gcps=None, gcp_crs=None, rpcs=None):
                 f'{dst.name!r}: the input has both a geotransform and '
                 f'{len(gcps)} GCPs; a GeoTIFF holds one of them, so the '
                 'geotransform and CRS are written and the GCPs left out',
-                stacklevel=3)
+                GeoreferencingWarning, stacklevel=3)
         else:
             from rasterio.crs import CRS
             check_gcps_writable(dst.name, gcps, gcp_crs)
@@ -1148,6 +1155,7 @@ def modality_channels(modality: str,
 
 
 __all__ = [
+    'GeoreferencingWarning',
     'sample_kind', 'AmbiguousNpyLayout',
     'MODALITY_CHANNELS', 'SAR_L1_POLARISATIONS', 'SAR_L1_CHANNEL_NAMES',
     'GeoMeta', 'RasterInfo', 'raster_info', 'read_raster',
