@@ -6,7 +6,6 @@ import torch
 
 from mmringmoe.models import RingMoE
 from mmringmoe.models.pruning import backbone_kwargs
-from mmringmoe.models.pruning.checkpoint import is_buffer
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -22,11 +21,20 @@ def converter(name):
 
 
 def load_strict(model, state_dict):
-    """load_state_dict; only the re-built position buffers may be missing."""
+    """``load_state_dict(strict=True)``: every key of the converter's
+    output fits the rebuilt model (RingMoE supplies its own position
+    buffers at load time)."""
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def load_into_upstream_swin(model, state_dict):
+    """Load into mmpretrain's ``SwinTransformerV2``: its load hook deletes
+    the position buffers, so they (and only they) are reported missing."""
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     assert not unexpected, unexpected
-    missing = [k for k in missing if not is_buffer(k)]
-    assert not missing, missing
+    assert all(k.endswith(('relative_position_index', 'relative_coords_table'))
+               for k in missing), missing
     return model
 
 

@@ -34,8 +34,7 @@ def _build(ckpt):
     cfg = dict(ckpt['meta']['backbone'])
     cfg.pop('type')
     model = RingMoEMindSpore(**cfg)
-    missing, unexpected = model.load_state_dict(ckpt['state_dict'], strict=False)
-    assert not unexpected and all(k.endswith('.relative_position_index') for k in missing)
+    model.load_state_dict(ckpt['state_dict'], strict=True)
     return model.double().eval()
 
 

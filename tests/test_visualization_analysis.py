@@ -236,3 +236,20 @@ def test_progress_is_quiet_off_a_terminal_and_with_quiet():
     assert progress(items, quiet=True, stream=tty) is items
     assert list(progress(items, desc='files', stream=tty)) == items
     assert '3/3' in tty.getvalue() and 'files' in tty.getvalue()
+
+
+def test_load_model_refuses_a_checkpoint_without_running_statistics(
+        ms_sparse, tmp_path):
+    """Only Swin V2's position buffers are rebuilt; a BatchNorm whose running
+    statistics the checkpoint lacks would normalise with 0 / 1."""
+    from mmringmoe.visualization.analysis import load_model
+    cfg, ckpt, _ = ms_sparse
+    data = torch.load(ckpt, map_location='cpu', weights_only=False)
+    sd = data.get('state_dict', data)
+    key = next(k for k in sd if k.endswith('running_var'))
+    del sd[key]
+    bad = tmp_path / 'no_running_var.pth'
+    torch.save(data, bad)
+    load_model(cfg, ckpt)  # the whole checkpoint: fine
+    with pytest.raises(ValueError, match=f'lacks 1 weights .*{key}'):
+        load_model(cfg, str(bad))

@@ -169,6 +169,32 @@ class RingMoE(SwinTransformerV2):
     def num_out_channels(self):
         return [self.embed_dims * 2**i for i in range(self.num_layers)]
 
+    #: Buffers Swin V2 computes from the window sizes the model is built with.
+    POSITION_BUFFERS = ('relative_position_index', 'relative_coords_table')
+
+    def _delete_reinit_params(self, state_dict, prefix, *args, **kwargs):
+        """Load-time hook: the position buffers come from this model.
+
+        ``relative_position_index`` and ``relative_coords_table`` are functions
+        of the window sizes (and ``pretrained_window_sizes``) this model was
+        built with, so a checkpoint's copies are never used: mmpretrain's
+        ``SwinTransformerV2._delete_reinit_params`` deletes them from the
+        incoming state dict (then every load lists them as missing keys, a
+        ``strict=True`` load fails, and any key of the whole checkpoint with
+        those names goes, not only this backbone's). Here, under ``prefix``
+        only, the model's own buffers replace the checkpoint's or fill in for
+        absent ones (a ``--to-mmpretrain`` export, another window size at
+        fine-tuning): the result is upstream's, with no missing keys. The
+        checkpoint's copies stay in saved files, where the pruning tools read
+        the window size from them.
+        """
+        own = {prefix + name: buf for name, buf in self.named_buffers()
+               if name.endswith(self.POSITION_BUFFERS)}
+        for key in [k for k in state_dict if k.startswith(prefix)
+                    and k.endswith(self.POSITION_BUFFERS) and k not in own]:
+            del state_dict[key]  # a block this model does not have
+        state_dict.update(own)
+
     def _build_stages(self, drop_path_rate, pad_small_map, pretrained_window_sizes):
         total = sum(self.depths)
         # torch.linspace(0, rate, total) without a tensor (meta-device safe)
