@@ -301,3 +301,44 @@ def test_stderr_of_a_run_holds_only_what_concerns_the_data(
     assert run.stderr.splitlines() == [
         f'note: {path} has no georeferencing (no CRS, transform, GCPs or '
         'RPCs), so the output is in pixel coordinates'], run.stderr
+
+
+def test_crop_under_half_the_models_window_is_noted(model, tmp_path, capsys):
+    """The test model was made for 32 x 32 windows (its config's
+    crop_size): --crop 8 gives one note naming both sizes and the source;
+    16 (half) and 32 give none."""
+    scene = _scene(tmp_path / 'in.tif')
+    for i, (crop, noted) in enumerate(((8, True), (16, False), (32, False),
+                                       (40, False))):
+        _infer(model, scene, '--out', tmp_path / f'o{i}.tif', '--crop', crop,
+               '--overlap', 0)
+        notes = [ln for ln in capsys.readouterr().err.splitlines()
+                 if ln.startswith('note:')]
+        expected = [f'note: --crop {crop}x{crop} (crop=) is under half the '
+                    "32x32 window the model was made for (the config's "
+                    'crop_size); each window gives it less context than '
+                    'that'] if noted else []
+        assert notes == expected, crop
+
+
+def test_model_crop_sources_in_order():
+    """meta['inference']['test_crop'] > model.test_cfg.crop_size >
+    model.data_preprocessor.size > crop_size; none: 512 and no source (so
+    no note)."""
+    from mmengine.config import Config
+    from mmringmoe.apis.model_spec import _crop_and_source
+    full = Config(dict(model=dict(test_cfg=dict(crop_size=(64, 48)),
+                                  data_preprocessor=dict(size=(96, 96))),
+                       crop_size=(128, 128)))
+    assert _crop_and_source(full, dict(inference=dict(test_crop=[20, 24]))) \
+        == ((20, 24), "the checkpoint's meta['inference']['test_crop']")
+    assert _crop_and_source(full, {}) == (
+        (64, 48), "the config's model.test_cfg.crop_size")
+    full.model.test_cfg = dict(mode='whole')
+    assert _crop_and_source(full, {}) == (
+        (96, 96), "the config's model.data_preprocessor.size")
+    full.model.data_preprocessor = {}
+    assert _crop_and_source(full, {}) == ((128, 128),
+                                          "the config's crop_size")
+    assert _crop_and_source(Config(dict(model=dict())), {}) == ((512, 512),
+                                                                 None)

@@ -152,6 +152,9 @@ class ModelSpec(NamedTuple):
     palette: Tuple[Tuple[int, int, int], ...]
     crop: Tuple[int, int]
     band_order: Dict[str, Tuple[str, ...]]
+    #: where ``crop`` comes from (e.g. ``"the config's model.test_cfg.
+    #: crop_size"``); None for the 512 x 512 used when nothing gives one
+    crop_source: Optional[str] = None
 
 
 def find_test_pipeline(cfg) -> List[dict]:
@@ -745,20 +748,28 @@ def _classes(model, cfg, meta: dict, task: str):
 
 
 def _default_crop(cfg, meta: dict) -> Tuple[int, int]:
+    return _crop_and_source(cfg, meta)[0]
+
+
+def _crop_and_source(cfg, meta: dict) -> Tuple[Tuple[int, int],
+                                                Optional[str]]:
+    """The model's window size (rows, cols) and where it was found; the
+    source is None for the 512 x 512 fallback."""
     info = meta.get('inference') or {}
-    crop = info.get('test_crop')
-    if crop is None:
-        tc = cfg.model.get('test_cfg') or {}
-        crop = tc.get('crop_size') if isinstance(tc, dict) else None
-    if crop is None:
-        crop = (cfg.model.get('data_preprocessor') or {}).get('size')
-    if crop is None:
-        crop = cfg.get('crop_size')
-    if crop is None:
-        crop = 512
+    tc = cfg.model.get('test_cfg') or {}
+    candidates = (
+        (info.get('test_crop'), "the checkpoint's meta['inference']"
+                                "['test_crop']"),
+        (tc.get('crop_size') if isinstance(tc, dict) else None,
+         "the config's model.test_cfg.crop_size"),
+        ((cfg.model.get('data_preprocessor') or {}).get('size'),
+         "the config's model.data_preprocessor.size"),
+        (cfg.get('crop_size'), "the config's crop_size"))
+    crop, source = next(((c, s) for c, s in candidates if c is not None),
+                        (512, None))
     if isinstance(crop, int):
         crop = (crop, crop)
-    return tuple(int(v) for v in crop)
+    return tuple(int(v) for v in crop), source
 
 
 def describe_model(model, cfg, meta: Optional[dict] = None,
@@ -796,8 +807,9 @@ def describe_model(model, cfg, meta: Optional[dict] = None,
         (info.get('band_order') or {}).get(r.modality)
         or DEFAULT_BAND_ORDER.get(r.modality, ())) for r in roles}
     loader.band_order = band_order
-    return ModelSpec(task, roles, loader, tail, classes, palette,
-                     _default_crop(cfg, meta), band_order)
+    crop, crop_source = _crop_and_source(cfg, meta)
+    return ModelSpec(task, roles, loader, tail, classes, palette, crop,
+                     band_order, crop_source)
 
 
 def inference_meta(cfg, dataset_meta: Optional[dict] = None,

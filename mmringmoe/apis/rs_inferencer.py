@@ -346,6 +346,22 @@ class RSInferencer(BaseInferencer):
                 "(meta['inference'])", InferenceNote, stacklevel=2)
         return Compose(list(self.spec.tail_cfg))
 
+    def _note_small_crop(self, crop):
+        """A note when ``crop`` is under half the model's own window on
+        either side: each window then shows the model less context than it
+        was tested with (Swin's windows and the decoder's receptive field
+        see less), which can lower accuracy."""
+        model_crop, source = self.spec.crop, self.spec.crop_source
+        if source is None or not any(
+                2 * c < m for c, m in zip(crop, model_crop)):
+            return
+        import warnings
+        warnings.warn(
+            f'--crop {crop[0]}x{crop[1]} (crop=) is under half the '
+            f'{model_crop[0]}x{model_crop[1]} window the model was made '
+            f'for ({source}); each window gives it less context than that',
+            InferenceNote, stacklevel=3)
+
     def _init_visualizer(self, cfg):
         return None  # quick looks are drawn by mmringmoe.apis.quicklook
 
@@ -482,6 +498,8 @@ read_raster_with_meta`).
         if crop is not None:
             check_positive('crop', crop)
         check_positive('batch_size', batch_size)
+        if crop is not None:
+            self._note_small_crop(_pair(crop))
         crop = _pair(crop) if crop is not None else self.spec.crop
         if overlap is None:
             overlap = (crop[0] // 4, crop[1] // 4)
