@@ -81,14 +81,14 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _train(tmp_path, nproc, work_dir, *extra):
+def _train(tmp_path, nproc, work_dir, *extra, config=None):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join(
                    [TESTS, ROOT, os.environ.get('PYTHONPATH', '')]))
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
            str(nproc), '--master_addr', '127.0.0.1', '--master_port',
            str(_free_port()), osp.join(ROOT, 'tools', 'train.py'),
-           str(tmp_path / 'toy_fsdp.py'), '--launcher', 'pytorch',
+           config or str(tmp_path / 'toy_fsdp.py'), '--launcher', 'pytorch',
            '--work-dir', str(work_dir), *extra]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -670,3 +670,42 @@ def test_resume_restores_schedulers_seed_and_accumulation(tmp_path):
     _same(b.optim_wrapper.state_dict(), a.optim_wrapper.state_dict())
     for k, v in a.model.state_dict().items():
         assert torch.equal(b.model.state_dict()[k], v), k
+
+
+@pytest.mark.slow
+def test_shipped_cpu_fsdp_config_trains_resumes_and_converts(tmp_path):
+    """configs/pretrain/simmim_ringmoe-tiny-fsdp_2x4xb2-30iter_builtin-192px.py
+    as the README runs it, shortened to 4 iterations: 2 gloo processes write
+    sharded checkpoints (one shard per rank), 1 process resumes the
+    2-process checkpoint, and dcp_to_backbone makes a single-file backbone
+    that loads strictly into the RingMoE its meta describes."""
+    from mmringmoe.models import RingMoE
+    from mmringmoe.models.pruning import backbone_kwargs
+    config = osp.join(ROOT, 'configs', 'pretrain',
+                      'simmim_ringmoe-tiny-fsdp_2x4xb2-30iter_builtin-192px.py')
+    short = ['--cfg-options', 'train_cfg.max_iters=4',
+             'default_hooks.checkpoint.interval=2']
+    work = tmp_path / 'two'
+    proc = _train(tmp_path, 2, work, *short, config=config)
+    assert 'Iter(train) [4/4]' in proc.stdout + proc.stderr
+    for it in (2, 4):
+        assert sorted(os.listdir(work / f'iter_{it}.pth')) == [
+            '.metadata', '__0_0.distcp', '__1_0.distcp', 'extra.pth']
+    one = tmp_path / 'one'
+    proc = _train(tmp_path, 1, one, '--resume', str(work / 'iter_2.pth'),
+                  *short, config=config)
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch: 0, iter: 2' in log
+    assert 'Iter(train) [3/4]' in log and 'Iter(train) [1/4]' not in log
+    assert sorted(os.listdir(one / 'iter_4.pth')) == [
+        '.metadata', '__0_0.distcp', 'extra.pth']
+    out = tmp_path / 'tiny.pth'
+    subprocess.run([sys.executable, osp.join(
+        ROOT, 'tools', 'model_converters', 'dcp_to_backbone.py'),
+        str(work / 'iter_4.pth'), str(out)], check=True, cwd=tmp_path,
+        capture_output=True)
+    ckpt = load_weights_only(out)
+    assert ckpt['meta']['modalities'] == ['opt', 'ms', 'sar_l1', 'sar_l2']
+    model = RingMoE(**backbone_kwargs(ckpt['meta']))
+    model.load_state_dict(ckpt['state_dict'], strict=True)
+    assert sum(p.numel() for p in model.parameters()) == 30_297_406
