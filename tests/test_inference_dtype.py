@@ -324,3 +324,53 @@ def test_ambiguous_npy_refusal_names_no_missing_option(tmp_path):
                        r'ambiguous.*save it as \(H, W, C\).*RasterArray') as e:
         build_scene(path)
     assert 'npy_layout' not in str(e.value)
+
+
+@pytest.mark.parametrize('model_dt,scene_dt,value', [
+    ('uint8', 'int8', -3), ('uint16', 'int16', -1), ('uint8', 'int8', None)])
+def test_other_signedness_is_checked_on_the_values(model, tmp_path, model_dt,
+                                                   scene_dt, value):
+    """Same width, other signedness: the values decide. An int8 / int16
+    scene whose valid pixels are all >= 0 holds what a uint8 / uint16 model
+    saw and runs (same map as the unsigned scene); one negative valid value
+    (in the window at row 0, col 16) is refused in one line naming the file, the
+    window and the value, and no output is left. A negative nodata value is
+    not data and is not counted."""
+    from mmringmoe.apis import RSInferencer
+    cfg, _, ckpts = model
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 120, (40, 48, 3))
+    img[:2, :2] = -100  # nodata
+    if value is not None:
+        img[30, 40, 1] = value
+    path = write_geotiff(tmp_path / f'{scene_dt}.tif', img.astype(scene_dt),
+                         nodata=-100)
+    out = tmp_path / 'o.tif'
+    run = RSInferencer(cfg, ckpts[model_dt])
+    if value is None:
+        got = run(path, crop=32, overlap=8)
+        ref = run(write_geotiff(tmp_path / 'u.tif', np.where(
+            img < 0, 0, img).astype(model_dt), nodata=0), crop=32, overlap=8)
+        ok = img[..., 0] >= 0
+        np.testing.assert_array_equal(got.pred[ok], ref.pred[ok])
+        return
+    with pytest.raises(ValueError) as err:
+        run(path, out=str(out), crop=32, overlap=8)
+    msg = str(err.value)
+    assert '\n' not in msg
+    assert msg.startswith(
+        f"'{path}' holds {scene_dt} values down to {value} and up to ")
+    assert 'in window (row 0, col 16, 32 x 32)' in msg
+    assert f'was trained on {model_dt} samples' in msg
+    assert f'({value} does not)' in msg
+    assert not out.exists() and not list(tmp_path.glob('*.part'))
+
+
+def test_other_signedness_hand_cases():
+    from mmringmoe.apis.model_spec import _other_signedness
+    assert _other_signedness('int8', 'uint8')
+    assert _other_signedness('uint16', 'int16')
+    assert not _other_signedness('int16', 'int16')
+    assert not _other_signedness('int8', 'uint16')
+    assert not _other_signedness('float32', 'int32')
+    assert not _other_signedness('complex_int16', 'int16')

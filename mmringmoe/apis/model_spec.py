@@ -320,6 +320,16 @@ def declared_band_names(path: str, count: int, alpha: Optional[int] = None,
     return tuple(out)
 
 
+def _other_signedness(file_dtype: str, model_dtype: str) -> bool:
+    """Integers of the same width, one signed and one unsigned."""
+    try:
+        a, b = np.dtype(str(file_dtype)), np.dtype(str(model_dtype))
+    except TypeError:  # complex_int16 and other GDAL-only names
+        return False
+    return a.kind in 'iu' and b.kind in 'iu' and a.kind != b.kind and \
+        a.itemsize == b.itemsize
+
+
 class WindowLoader:
     """Stands in for the test pipeline's loader: turns the arrays read for a
     window into the results dict that loader would have produced.
@@ -377,10 +387,56 @@ class WindowLoader:
         another kind or bit depth than the training data's
         (:meth:`check_dtype`); then :meth:`decode_as_loader`."""
         self.check_bands(scene)
+        #: {role: (file dtype, model dtype)} of same-width integers of other
+        #: signedness, whose windows :meth:`check_values` checks
+        self.sign_checks = {}
         for role in self.roles:
-            self.check_dtype(scene.sources[role.role], role.modality)
-            self.check_declared_order(scene.sources[role.role], role.modality)
+            src = scene.sources[role.role]
+            self.check_dtype(src, role.modality)
+            known = self.dtypes.get(role.modality)
+            if known is not None and _other_signedness(src.dtype,
+                                                       known.dtype):
+                self.sign_checks[role.role] = (src, role.modality, known)
+            self.check_declared_order(src, role.modality)
         self.decode_as_loader(scene)
+
+    def check_values(self, arrays: Dict[str, np.ndarray], valid: np.ndarray,
+                     window: Tuple[int, int, int, int]):
+        """Refuse a window whose valid values the model's training dtype
+        cannot hold, for rasters of the other signedness at the same width
+        (:func:`sample_kind` lets int16 / uint16 DN pass, as they share a
+        scale where the values are those of the training data): a negative
+        value in an int8 / int16 scene for a model trained on uint8 /
+        uint16, or a value above the signed maximum for the reverse. Called
+        for every window before it goes to the model.
+
+        Args:
+            arrays: ``{role: (h, w, C) array}`` as read for the window.
+            valid: ``(h, w)`` bool, the window's valid pixels.
+            window: ``(row_off, col_off, height, width)``, for the message.
+
+        Raises:
+            ValueError: one line naming the file, the window, the value
+                found and the model's dtype.
+        """
+        for role, (src, modality, known) in getattr(
+                self, 'sign_checks', {}).items():
+            arr = arrays[role]
+            values = arr[valid] if arr.shape[:2] == valid.shape else arr
+            if values.size == 0:
+                continue
+            info = np.iinfo(np.dtype(known.dtype))
+            lo, hi = values.min(), values.max()
+            if lo >= info.min and hi <= info.max:
+                continue
+            bad = lo if lo < info.min else hi
+            raise ValueError(
+                f'{src.name!r} holds {src.dtype} values down to {lo} and up '
+                f'to {hi} in window (row {window[0]}, col {window[1]}, '
+                f'{window[2]} x {window[3]}), but the model{known.reason}, '
+                f'for modality {modality!r}, whose values lie in '
+                f'[{info.min}, {info.max}] ({bad} does not); convert the '
+                f'scene to {known.dtype} the way the training data were')
 
     def check_declared_order(self, src, modality: str):
         """Refuse a file whose own band names (:func:`declared_band_names`)

@@ -375,6 +375,7 @@ class RSInferencer(BaseInferencer):
     # -- one window ----------------------------------------------------------
     def _window_results(self, scene: Scene, arrays, valid, win: Window,
                         index: int) -> dict:
+        self.spec.loader.check_values(arrays, valid, tuple(win))
         results = self.spec.loader(arrays)
         h, w = results['img'].shape[:2]
         results.update(

@@ -111,8 +111,9 @@ def sample_kind(dtype) -> str:
     ``'8-bit integer'`` (uint8, int8), ``'16-bit integer'`` (uint16, int16,
     GDAL CInt16 ``complex_int16`` and its int16 (re, im) pairs),
     ``'32-bit integer'``, ``'float'`` (float16/32/64, complex64/128 SAR),
-    ``'bool'``. Signedness is not compared (int16 and uint16 DN share a
-    scale); integers of different width, or integers and floats (DN vs
+    ``'bool'``. Signedness is not compared here (int16 and uint16 DN share a
+    scale; scene inference checks the values instead:
+    :meth:`mmringmoe.apis.model_spec.WindowLoader.check_values`); integers of different width, or integers and floats (DN vs
     reflectance 0-1), are different kinds."""
     name = str(dtype)
     if name == 'complex_int16':
