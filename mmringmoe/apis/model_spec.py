@@ -285,8 +285,12 @@ def declared_band_names(path: str, count: int, alpha: Optional[int] = None,
     it): ``(name, source)`` with ``name`` lower case, or ``(None, '')``.
 
     A band description (``gdalinfo``'s ``Description``, rasterio's
-    ``descriptions``) counts when it is one of ``vocabulary`` (the band names
-    of :data:`DEFAULT_BAND_ORDER` and the model's, case-insensitive); else
+    ``descriptions``) counts when it gives a band name
+    (:func:`.band_names.band_name`: one of ``vocabulary``, the band names of
+    :data:`DEFAULT_BAND_ORDER` and the model's, case-insensitive, or a name
+    such as ``Blue (B2)``, ``Near infrared``, ``Red Edge 1``; sensor
+    designations such as ``B2`` are read by
+    :meth:`WindowLoader.check_declared_order`); else
     GDAL's colour interpretation red / green / blue counts, unless the
     file's colour bands are GDAL's default red, green, blue in bands 1-3,
     which GDAL gives every 3- or 4-band 8-bit GeoTIFF written with its
@@ -309,10 +313,12 @@ def declared_band_names(path: str, count: int, alpha: Optional[int] = None,
     coloured = [c for c in interp if c]
     default = tuple(interp[:3]) == _GDAL_DEFAULT_COLOURS and \
         len(coloured) == 3
+    from .band_names import band_name
     out = []
     for desc, colour in zip(descriptions, interp):
-        if desc in vocabulary:
-            out.append((desc, 'band description'))
+        name = band_name(desc, vocabulary)
+        if name is not None:
+            out.append((name, 'band description'))
         elif colour and not default:
             out.append((colour, 'colour interpretation'))
         else:
@@ -328,6 +334,38 @@ def _other_signedness(file_dtype: str, model_dtype: str) -> bool:
         return False
     return a.kind in 'iu' and b.kind in 'iu' and a.kind != b.kind and \
         a.itemsize == b.itemsize
+
+
+def band_descriptions(path: str) -> Tuple[str, ...]:
+    """Every band's GDAL description (``''`` when unset), in file order."""
+    import rasterio
+    with rasterio.open(path) as ds:
+        return tuple(d or '' for d in ds.descriptions)
+
+
+def _grouped(readings: Dict[str, tuple]) -> Dict[str, tuple]:
+    """Sensor readings that give the same names joined: ``{'Sentinel-2 /
+    Landsat 8-9': (...), 'Landsat 4-7': (...)}``."""
+    out: Dict[tuple, List[str]] = {}
+    for sensor, names in readings.items():
+        out.setdefault(names, []).append(sensor)
+    return {' / '.join(sensors): names for names, sensors in out.items()}
+
+
+def _pick_bands(every, descriptions, order, readings) -> Optional[List[int]]:
+    """1-based file band indexes holding the model's bands in its order,
+    searched over every band of the file (names, else sensor designations
+    in the first reading that has them all), or None."""
+    from .band_names import SENSOR_BANDS, designation
+    tables = [None] + [SENSOR_BANDS[s] for s in readings if s]
+    for table in tables:
+        names = []
+        for (name, _), desc in zip(every, descriptions):
+            d = designation(desc) if name is None and table else None
+            names.append(table.get(d[0]) if d else name)
+        if all(names.count(b) == 1 for b in order):
+            return [names.index(b) + 1 for b in order]
+    return None
 
 
 class WindowLoader:
@@ -446,12 +484,22 @@ class WindowLoader:
         R, G, B, which would otherwise run on swapped bands without a word.
         Bands that declare nothing are not checked.
 
+        Bands described by a sensor band designation (``B2``, ``B02``,
+        ``SR_B4``; :mod:`.band_names`) are read in every sensor numbering
+        that has them (Sentinel-2, Landsat 8-9, Landsat 4-7): the file is
+        refused when every reading contradicts the model's order, and one
+        :class:`InferenceWarning` says which reading was assumed when the
+        readings disagree (``B4, B3, B2``: red, green, blue for Sentinel-2
+        and Landsat 8-9, NIR, red, green for Landsat 4-7).
+
         Raises:
             ValueError: one line naming the file, what its bands declare
                 (with a band selection, the SELECTED bands' names), the
                 model's order and the 1-based file band indexes that would
-                fit (``--bands`` / ``bands=``).
+                fit (``--bands`` / ``bands=``), searched over every band of
+                the file.
         """
+        from .band_names import designation, designation_readings
         order = tuple(str(b).lower() for b in
                       (self.band_order or {}).get(modality, ()))
         if src.path is None or not order or src.count != len(order) or \
@@ -462,9 +510,10 @@ class WindowLoader:
         vocabulary = {b.lower() for names in DEFAULT_BAND_ORDER.values()
                       for b in names} | set(order)
         selected = getattr(src, 'bands', None)
+        # alpha None: every band of the file, whatever the count
+        every = declared_band_names(src.path, src.file_count, None,
+                                    vocabulary)
         if selected is not None:  # the names of the selected bands
-            # alpha None: every band of the file, whatever the count
-            every = declared_band_names(src.path, src.count, None, vocabulary)
             declared = tuple(every[i - 1] for i in selected)
             files = list(selected)
         else:
@@ -472,23 +521,61 @@ class WindowLoader:
                                            vocabulary)
             files = [i for i in range(1, src.file_count + 1)
                      if i != src.alpha or src.count == src.file_count]
-        if len(declared) != len(order) or all(
-                name is None or name == want
-                for (name, _), want in zip(declared, order)):
+        if len(declared) != len(order):
             return
-        names = [name or '?' for name, _ in declared]
-        sources = sorted({how for name, how in declared if name})
+        descriptions = band_descriptions(src.path)
+        designated = [designation(descriptions[i - 1]) if name is None
+                      else None for i, (name, _) in zip(files, declared)]
+        # the sensors whose numbering has EVERY designation of the file (a
+        # 12-band B1..B12 file can only be Sentinel-2), read on these bands
+        whole = designation_readings([
+            designation(d) if name is None else None
+            for d, (name, _) in zip(descriptions, every)]) \
+            if any(designated) else {}
+        readings = {sensor: tuple(
+            name if name is not None else names[i - 1]
+            for i, (name, _) in zip(files, declared))
+            for sensor, names in whole.items()}
+        if not readings:  # names only (or nothing): one reading
+            designated = [None] * len(files)
+            readings = {'': tuple(name for name, _ in declared)}
+
+        def fits(names):
+            return all(n is None or n == want for n, want in zip(names, order))
+
+        agree = [sensor for sensor, names in readings.items() if fits(names)]
+        if agree and len(agree) == len(readings):
+            return
+        labels = [descriptions[i - 1].strip() if d else (name or '?')
+                  for i, d, (name, _) in zip(files, designated, declared)]
+        sources = sorted({how for name, how in declared if name}
+                         | ({'band description'} if any(designated)
+                            else set()))
+        what = (f'{src.name!r}: its bands are declared {", ".join(labels)} '
+                f'({" and ".join(sources)}')
+        if any(designated):
+            what += '; ' + '; '.join(
+                f'{", ".join(n or "?" for n in names)} as {sensor} bands'
+                for sensor, names in _grouped(readings).items())
+        what += ')'
+        if agree:
+            import warnings
+            warnings.warn(
+                f'{what}: read as {" / ".join(agree)} bands, as the model '
+                f'reads modality {modality!r} ({", ".join(order)}); if the '
+                'file is from another sensor, check its band order',
+                InferenceWarning, stacklevel=4)
+            return
+        pick = _pick_bands(every, descriptions, order, readings)
         hint = '; write the model\'s bands to a new file in its order'
-        if sorted(n for n in names if n != '?') == sorted(order):
-            pick = [files[names.index(b)] for b in order]
+        if pick is not None:
             hint = (f'; read them in the model\'s order with --bands '
                     f'{",".join(map(str, pick))} (tools/infer.py) or '
                     f'bands={pick} (RSInferencer), or write bands '
                     f'{", ".join(map(str, pick))} in that order to a new file')
         raise ValueError(
-            f'{src.name!r}: its bands are declared {", ".join(names)} '
-            f'({" and ".join(sources)}) but the model reads modality '
-            f'{modality!r} as {", ".join(order)}' + hint)
+            f'{what} but the model reads modality {modality!r} as '
+            f'{", ".join(order)}' + hint)
 
     @property
     def reads_with_mmcv(self) -> bool:
