@@ -8,7 +8,10 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, ConfigDict
+import argparse
+import ast
+
+from mmengine.config import Config, ConfigDict, DictAction
 
 TOOLBOX_SCOPES = ('mmpretrain', 'mmseg', 'mmdet', 'mmrotate')
 CHECKPOINT_HOOK = 'mmringmoe.WeightsOnlyCheckpointHook'
@@ -18,7 +21,70 @@ class UserError(Exception):
     """Bad input from the command line or the config: reported in one line."""
 
 
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` for ``--cfg-options KEY=VALUE ...`` that
+    also reads ``dict(...)`` values and reports a value it cannot parse in
+    argparse's one line (``error: argument --cfg-options: ...``, exit code 2)
+    instead of a traceback.
+
+    Values: mmengine's forms (``1``, ``a``, ``[1,2]``, ``(a,b)``, ``True``)
+    and ``dict(type='Pretrained', checkpoint='x.pth')`` with keyword
+    arguments that are Python literals or nested ``dict(...)``.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        for kv in values or ():
+            if '=' not in kv:
+                raise argparse.ArgumentError(
+                    self, f'{kv!r} is not KEY=VALUE')
+            key, val = kv.split('=', maxsplit=1)
+            try:
+                if val.strip().startswith('dict('):
+                    options[key] = _literal_dict_call(val.strip())
+                else:
+                    options[key] = self._parse_iterable(val)
+            except (AssertionError, RecursionError, SyntaxError,
+                    ValueError) as e:
+                raise argparse.ArgumentError(
+                    self, f'cannot read the value of {key}: {val!r} '
+                    f'({type(e).__name__}{": " + str(e) if str(e) else ""}'
+                    '); give numbers, strings, [lists], (tuples) or '
+                    "dict(key=value, ...) with quoted strings, e.g. "
+                    "\"model.backbone.init_cfg=dict(type='Pretrained', "
+                    "checkpoint='x.pth')\"") from None
+        setattr(namespace, self.dest, options)
+
+
+def _literal_dict_call(text: str) -> dict:
+    """``dict(a=1, b=dict(c='x'))`` -> ``{'a': 1, 'b': {'c': 'x'}}``;
+    keyword arguments only, values Python literals or ``dict(...)``."""
+    def convert(node):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == 'dict':
+            if node.args or any(k.arg is None for k in node.keywords):
+                raise ValueError('dict(...) takes key=value arguments only')
+            return {k.arg: convert(k.value) for k in node.keywords}
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [convert(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        return ast.literal_eval(node)
+    return convert(ast.parse(text, mode='eval').body)
+
+
 def load_config(path, cfg_options=None):
+    """A config read with mmengine's ``Config.fromfile``, with
+    ``cfg_options`` (``--cfg-options``) merged in.
+
+    A dotted key below a setting that is None in the config (``init_cfg=
+    None``, then ``model.backbone.init_cfg.type=Pretrained`` or ``...
+    init_cfg=dict(...)``) makes that setting a dict first: mmengine refuses
+    to merge into None.
+
+    Raises:
+        UserError: the file is missing or unreadable, a custom import
+            fails, or an option cannot be merged (one line).
+    """
     if not osp.isfile(path):
         raise UserError(f'config file {path} does not exist')
     try:
@@ -30,8 +96,28 @@ def load_config(path, cfg_options=None):
     except (SyntaxError, KeyError, FileNotFoundError) as e:
         raise UserError(f'cannot read config {path}: {_one_line(e)}') from e
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        for key, value in cfg_options.items():
+            _dicts_for_none(cfg, key, value)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            raise UserError(f'--cfg-options {cfg_options}: cannot merge '
+                            f'into {path}: {_one_line(e)}') from e
     return cfg
+
+
+def _dicts_for_none(cfg, key: str, value):
+    """Turn the None settings that ``key`` (dotted) goes through, or that
+    a dict ``value`` replaces, into empty dicts (a list index is left to
+    mmengine)."""
+    node, parts = cfg._cfg_dict, key.split('.')
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            return
+        last = i == len(parts) - 1
+        if node[part] is None and (not last or isinstance(value, dict)):
+            node[part] = ConfigDict()
+        node = node[part]
 
 
 def import_scope(cfg):

@@ -302,7 +302,7 @@ def analysis_arg_parser(doc: str, out_help: str = 'PNG to write',
     """
     import argparse
 
-    from mmengine.config import DictAction
+    from mmringmoe.engine.cli import CfgOptionsAction
     p = argparse.ArgumentParser(
         description=doc.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -315,7 +315,7 @@ def analysis_arg_parser(doc: str, out_help: str = 'PNG to write',
     if quiet:
         p.add_argument('--quiet', action='store_true',
                        help='no progress bar')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                    help='override config settings, key=value')
     return p
 

@@ -23,7 +23,7 @@ import torch
 
 
 def parse_args(argv):
-    from mmengine.config import DictAction
+    from mmringmoe.engine.cli import CfgOptionsAction
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,7 +44,7 @@ def parse_args(argv):
     p.add_argument('--force', action='store_true')
     p.add_argument('--quiet', action='store_true',
                    help='no progress bar (shown only on a terminal)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     return p.parse_args(argv)
 
 
