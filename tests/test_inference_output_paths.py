@@ -298,6 +298,10 @@ def test_stderr_of_a_run_holds_only_what_concerns_the_data(
          cfg_path, ckpt, path, '--out', str(tmp_path / 'o.tif'), '--quiet'],
         capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert run.returncode == 0, run.stderr
+    # nor mmengine's checkpoint-backend print and function-registry warning
+    assert run.stdout.splitlines() == [
+        f"segmentation: 4 windows (0 all-nodata skipped) -> {tmp_path / 'o.tif'}"
+    ], run.stdout
     assert run.stderr.splitlines() == [
         f'note: {path} has no georeferencing (no CRS, transform, GCPs or '
         'RPCs), so the output is in pixel coordinates'], run.stderr

@@ -128,6 +128,26 @@ def _one_line(shown):
     return show
 
 
+def _mmengine_info_hidden():
+    """While the model is built and loaded: mmengine's ``Loads checkpoint
+    by local backend from path: ...`` (a ``print`` of its checkpoint loader)
+    is left out; anything else printed then is passed on."""
+    import contextlib
+    import io
+
+    @contextlib.contextmanager
+    def hidden():
+        buf = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buf):
+                yield
+        finally:
+            sys.stdout.write(''.join(
+                line for line in buf.getvalue().splitlines(keepends=True)
+                if not line.startswith('Loads checkpoint by ')))
+    return hidden()
+
+
 def infer(args):
     import warnings
 
@@ -226,8 +246,9 @@ def _infer(args):
         from mmringmoe.apis import RSInferencer
         from mmringmoe.apis.quicklook import render_quicklook
         from mmringmoe.visualization.progress import progress_counter
-        inferencer = RSInferencer(cfg, args.checkpoint, device=args.device,
-                                  stats=args.stats)
+        with _mmengine_info_hidden():  # 'Loads checkpoint by local backend'
+            inferencer = RSInferencer(cfg, args.checkpoint,
+                                      device=args.device, stats=args.stats)
         bar = None
 
         def progress(done, total):

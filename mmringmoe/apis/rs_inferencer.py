@@ -121,6 +121,17 @@ def core_bounds(starts: Sequence[int], size: int, length: int) -> List[int]:
     return b
 
 
+class _DropMessage(logging.Filter):
+    """Drops log records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record):
+        return not str(record.getMessage()).startswith(self.prefix)
+
+
 class InferenceNote(UserWarning):
     """Something the user should know about an output that is not an error
     (e.g. an input with a transform but no CRS gives an output without a
@@ -329,6 +340,19 @@ class RSInferencer(BaseInferencer):
         quiet.setLevel(logging.ERROR)
         _load_checkpoint_to_model(model, checkpoint, strict=False,
                                   logger=quiet)
+
+    def _init_collate(self, cfg):
+        """mmengine's, without its warning that the toolbox scope (mmseg,
+        mmdet) has no function registry and mmengine's is used: that is
+        where ``pseudo_collate`` and ``default_collate`` live."""
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+        drop = _DropMessage('Failed to search registry with scope')
+        logger.addFilter(drop)
+        try:
+            return super()._init_collate(cfg)
+        finally:
+            logger.removeFilter(drop)
 
     def _init_pipeline(self, cfg):
         from mmengine.dataset import Compose
