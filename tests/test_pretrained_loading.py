@@ -216,9 +216,16 @@ def test_converters_report_and_refuse(pretrain_ckpt, tmp_path, capsys):
                                if k.startswith('backbone.')}}, wrapped)
     for src in (path, wrapped):
         out = tmp_path / f'opt_{src.stem}.pth'
-        converter('extract_modality').main([str(src), str(out),
-                                            '--modalities', 'opt'])
-        text = capsys.readouterr().out
+        handler = _Records()  # the line goes to mmengine's logger, once
+        logger = MMLogger.get_current_instance()
+        logger.addHandler(handler)
+        try:
+            converter('extract_modality').main([str(src), str(out),
+                                                '--modalities', 'opt'])
+        finally:
+            logger.removeHandler(handler)
+        text = '\n'.join(handler.lines)
+        assert text.count(f'{src}: loaded') == 1
         line = text.split(f'{src}: loaded')[1].splitlines()[0]
         assert ' values, 100.0%)' in line, line
         assert f'{out} (output): loaded' in text

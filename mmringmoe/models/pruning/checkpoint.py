@@ -396,7 +396,6 @@ def report_load(meta, state_dict, source, min_loaded=None):
             f'{source}: its tensors do not describe a buildable RingMoE '
             f'({type(e).__name__}: {e})') from None
     report = fit_state_dict(model, state_dict, prefixes=())
-    print(report.line(source, type(model).__name__))
     return check_report(report, source, type(model).__name__,
                         DEFAULT_MIN_LOADED if min_loaded is None else min_loaded)
 
