@@ -709,3 +709,25 @@ def test_shipped_cpu_fsdp_config_trains_resumes_and_converts(tmp_path):
     model = RingMoE(**backbone_kwargs(ckpt['meta']))
     model.load_state_dict(ckpt['state_dict'], strict=True)
     assert sum(p.numel() for p in model.parameters()) == 30_297_406
+
+
+def test_sharded_save_and_load_give_no_api_notices(tmp_path):
+    """torch's ShardedTensor / process-group / single-process DCP notices
+    (dist_checkpoint.API_NOTICES) are not shown by a save and a load; the
+    caller's warning filters are unchanged afterwards."""
+    import warnings
+    from mmringmoe.engine import dist_checkpoint as dc
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        dc.save_sharded(str(tmp_path / 'c'), model, extra={'meta': {}})
+        dc.load_sharded(str(tmp_path / 'c'), torch.nn.Linear(4, 3))
+        dc.read_model_weights(str(tmp_path / 'c'))
+        warnings.warn('torch.distributed is disabled, unavailable or '
+                      'uninitialized: outside, still shown')
+    assert [str(w.message) for w in caught] == [
+        'torch.distributed is disabled, unavailable or uninitialized: '
+        'outside, still shown']
+    assert warnings.filters == before

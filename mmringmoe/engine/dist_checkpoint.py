@@ -36,12 +36,14 @@ strategy is refused in one line (:func:`read_metadata`,
 ``tools/model_converters/dcp_to_backbone.py`` turns such a directory into the
 single-file backbone checkpoint the pruning tools take.
 """
+import functools
 import io
 import os
 import os.path as osp
 import pickle
 import shutil
 import time
+import warnings
 from typing import Callable, Optional
 
 import torch
@@ -110,6 +112,30 @@ class SafeFileSystemReader(FileSystemReader):
             metadata.storage_meta = StorageMeta()
         metadata.storage_meta.load_id = self.load_id
         return metadata
+
+
+#: Notices torch and mmengine give about their own APIs on every sharded
+#: save, load or FSDP wrap (ShardedTensor -> DTensor, FSDP.state_dict_type,
+#: a process group's default device, a single-process DCP call): nothing about
+#: the run, 40 lines per checkpoint of a 2-process CPU run. Hidden there only.
+API_NOTICES = (
+    'Please use DTensor instead and we are deprecating ShardedTensor',
+    '`_get_pg_default_device` will be deprecated',
+    'Multiple backends are registered with this ProcessGroup',
+    r'FSDP\.state_dict_type\(\) and FSDP\.set_state_dict_type\(\) are being '
+    'deprecated',
+    'torch.distributed is disabled, unavailable or uninitialized')
+
+
+def _api_notices_hidden(fn):
+    """``fn`` with :data:`API_NOTICES` ignored while it runs."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with warnings.catch_warnings():
+            for message in API_NOTICES:
+                warnings.filterwarnings('ignore', message=message)
+            return fn(*args, **kwargs)
+    return wrapped
 
 
 def _first_line(e):
@@ -264,6 +290,7 @@ def _barrier():
         barrier()
 
 
+@_api_notices_hidden
 def save_sharded(path: str, model: torch.nn.Module, optimizer=None,
                  extra: Optional[dict] = None) -> str:
     """Write ``model``'s and ``optimizer``'s state, each rank its shard.
@@ -387,6 +414,7 @@ def _take_saved_group_keys(osd: dict, metadata: Metadata, path: str):
             'paramwise settings as the run that saved it')
 
 
+@_api_notices_hidden
 def load_sharded(path: str, model: torch.nn.Module, optimizer=None,
                  callback: Optional[Callable[[dict], None]] = None) -> dict:
     """Load a checkpoint of :func:`save_sharded` into the current sharding.
@@ -443,6 +471,7 @@ def load_sharded(path: str, model: torch.nn.Module, optimizer=None,
     return checkpoint
 
 
+@_api_notices_hidden
 def read_model_weights(path) -> dict:
     """The model weights of a sharded checkpoint directory as one
     checkpoint dict, in one process (no process group needed; in a running
@@ -704,6 +733,7 @@ class ShardedMetaInitFSDPStrategy(ShardedCheckpointMixin, MetaInitFSDPStrategy):
             return
         super()._setup_distributed(launcher, backend, **kwargs)
 
+    @_api_notices_hidden
     def _wrap_model(self, model):
         if not torch.cuda.is_available():
             self.model_wrapper = dict(self.model_wrapper or dict(
