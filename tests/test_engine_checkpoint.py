@@ -104,3 +104,26 @@ def test_messages_name_the_checkpoint_resumed_without_a_path(tmp_path):
     neither = SimpleNamespace(_load_from=None, _resume=False,
                               work_dir=str(tmp_path))
     assert _resumed_path(neither) == 'checkpoint'
+
+
+def test_fit_state_dict_counts_without_an_excluded_submodule():
+    """collect_expert_usage.py reports a whole-model checkpoint's tensors
+    besides the backbone against the model besides the backbone (a trial
+    saw 'loaded 8/412 parameter tensors ... 7.3%' for a complete file)."""
+    import torch.nn as nn
+    from mmringmoe.engine.checkpoint import fit_state_dict
+    model = nn.Module()
+    model.backbone = nn.Linear(4, 3)   # 15 values, loaded by itself
+    model.head = nn.Linear(3, 2)       # 8 values
+    head = {'head.weight': torch.ones(2, 3), 'head.bias': torch.ones(2)}
+    whole = fit_state_dict(model, head, prefixes=())
+    assert (whole.loaded, whole.total) == (2, 4)
+    assert (whole.loaded_numel, whole.total_numel) == (8, 23)
+    rest = fit_state_dict(model, head, prefixes=(), exclude=model.backbone)
+    assert (rest.loaded, rest.total) == (2, 2)
+    assert (rest.loaded_numel, rest.total_numel) == (8, 8)
+    assert set(rest.state_dict) == {'head.weight', 'head.bias'}
+    # a backbone tensor is not matched when the backbone is excluded
+    more = dict(head, **{'backbone.weight': torch.zeros(3, 4)})
+    assert 'backbone.weight' not in fit_state_dict(
+        model, more, prefixes=(), exclude=model.backbone).state_dict

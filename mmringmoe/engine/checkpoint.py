@@ -255,7 +255,8 @@ def _strip(state_dict, prefix):
                        if k.startswith(prefix))
 
 
-def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
+def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES,
+                   exclude=None) -> LoadReport:
     """Match ``state_dict`` to ``model``'s keys, as is or without one
     wrapping prefix, whichever fills more of the model's parameter values.
 
@@ -263,6 +264,8 @@ def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
         model (nn.Module): the model (or backbone) to load into.
         state_dict (dict): checkpoint tensors by name.
         prefixes (Sequence[str]): wrapping prefixes that may be stripped.
+        exclude (nn.Module, optional): a submodule loaded separately (e.g.
+            the backbone): its parameters are neither matched nor counted.
 
     Returns:
         LoadReport: ``report.state_dict`` holds the matching tensors (params
@@ -279,6 +282,13 @@ def fit_state_dict(model, state_dict, prefixes=WRAP_PREFIXES) -> LoadReport:
         params = {}
         for name, p in model.named_parameters():
             params.setdefault(name, p)
+    if exclude is not None:
+        if wrapped:
+            raise ValueError('fit_state_dict: exclude= needs an unwrapped '
+                             'model (FSDP names are matched, not tensors)')
+        skip = {id(t) for t in exclude.state_dict(keep_vars=True).values()}
+        own = {k: v for k, v in own.items() if id(v) not in skip}
+        params = {k: v for k, v in params.items() if id(v) not in skip}
 
     def size(k):
         return 1 if wrapped else params[k].numel()

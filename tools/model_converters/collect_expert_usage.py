@@ -61,7 +61,7 @@ def _load_weights(model, backbone, path, sd, other):
     from mmringmoe.engine.checkpoint import check_report, fit_state_dict
     from mmringmoe.models.pruning.checkpoint import is_buffer
     if other:  # a whole-model checkpoint: decoders, heads, ... (reported)
-        report = fit_state_dict(model, other, prefixes=())
+        report = fit_state_dict(model, other, prefixes=(), exclude=backbone)
         check_report(report, f'{path} (besides the backbone)',
                      type(model).__name__, min_loaded=None)
         model.load_state_dict(report.state_dict, strict=False)
