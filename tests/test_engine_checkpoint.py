@@ -127,3 +127,31 @@ def test_fit_state_dict_counts_without_an_excluded_submodule():
     more = dict(head, **{'backbone.weight': torch.zeros(3, 4)})
     assert 'backbone.weight' not in fit_state_dict(
         model, more, prefixes=(), exclude=model.backbone).state_dict
+
+
+@pytest.mark.parametrize('file_mode,model_mode,hint', [
+    ('sparse', 'dense', 'merge the experts first '
+     '(tools/model_converters/merge_experts.py --method kc)'),
+    ('dense', 'sparse', 'upcycle the file '
+     '(tools/model_converters/swinv2_to_ringmoe.py)')])
+def test_sparse_file_for_dense_model_names_the_converter(file_mode,
+                                                         model_mode, hint):
+    from helpers import tiny_backbone
+    from mmringmoe.engine.checkpoint import (PretrainedLoadError,
+                                             check_report, fit_state_dict)
+    from mmringmoe.models import RingMoE
+
+    def build(mode):
+        cfg = tiny_backbone(moe_mode=mode)
+        cfg.pop('type')
+        return RingMoE(**cfg)
+    report = fit_state_dict(build(model_mode), build(file_mode).state_dict())
+    with pytest.raises(PretrainedLoadError) as err:
+        check_report(report, 'f.pth', 'RingMoE', min_loaded=0.99)
+    assert str(err.value).startswith('f.pth fills only ')
+    assert str(err.value).endswith(hint + (
+        " or build the model with moe_mode='sparse'"
+        if model_mode == 'dense' else ''))
+    # a file that fits says nothing of the kind
+    report = fit_state_dict(build(model_mode), build(model_mode).state_dict())
+    check_report(report, 'f.pth', 'RingMoE', min_loaded=0.99)

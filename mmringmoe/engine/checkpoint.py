@@ -378,8 +378,30 @@ def check_report(report, source, what, min_loaded=DEFAULT_MIN_LOADED):
         raise PretrainedLoadError(
             f'{source} fills only {report.share:.1%} of the parameters of '
             f'{what} ({report.loaded}/{report.total} tensors), below '
-            f'min_loaded={min_loaded:g}{example}')
+            f'min_loaded={min_loaded:g}{example}{_moe_hint(report)}')
     return report
+
+
+_SPARSE_KEYS = ('.ffn.collab_experts.', '.ffn.specialized_experts.',
+                '.ffn.shared_expert.')
+_DENSE_KEY = '.ffn.layers.'
+
+
+def _moe_hint(report) -> str:
+    """What to do when a sparse (mixture-of-experts) RingMoE file meets a
+    dense model, or the reverse."""
+    def has(keys, marks):
+        return any(m in k for k in keys for m in marks)
+    if has(report.unused, _SPARSE_KEYS) and has(report.missing, (_DENSE_KEY,)):
+        return ('; the file is a sparse RingMoE (experts) and the model '
+                "dense (moe_mode='dense'): merge the experts first "
+                '(tools/model_converters/merge_experts.py --method kc) or '
+                "build the model with moe_mode='sparse'")
+    if has(report.unused, (_DENSE_KEY,)) and has(report.missing, _SPARSE_KEYS):
+        return ('; the file is a dense Swin V2 / RingMoE and the model sparse: '
+                "build it with moe_mode='dense', or upcycle the file "
+                '(tools/model_converters/swinv2_to_ringmoe.py)')
+    return ''
 
 
 def model_state_dict(checkpoint, source='checkpoint'):
