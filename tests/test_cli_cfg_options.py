@@ -64,8 +64,13 @@ def test_keys_below_a_none_setting_make_it_a_dict():
 
 def test_option_that_cannot_merge_is_one_line():
     # a dict into a list-valued setting: mmengine refuses to merge
-    with pytest.raises(UserError, match='cannot merge into .*builtin-seg'):
-        load_config(SEG, {'model.backbone.out_indices': dict(a=1)})
+    with pytest.raises(UserError, match=r"^--cfg-options model.backbone."
+                       r"out_indices=\{'a': 1\} cannot merge into .*builtin"):
+        load_config(SEG, {'train_cfg.max_iters': 3,
+                          'model.backbone.out_indices': dict(a=1)})
+    with pytest.raises(UserError, match=r'^--cfg-options train_cfg.max_iters'
+                       r".foo=1 cannot merge .*of type <class 'int'> in base"):
+        load_config(SEG, {'train_cfg.max_iters.foo': 1})
 
 
 def test_train_cli_takes_a_dict_value(tmp_path, capsys):
@@ -80,3 +85,15 @@ def test_train_cli_takes_a_dict_value(tmp_path, capsys):
     assert 'Traceback' not in err
     assert 'missing.pth' in [ln for ln in err.splitlines()
                              if ln.startswith('error:')][0]
+
+
+def test_pretrained_without_checkpoint_is_one_line(tmp_path, capsys):
+    """init_cfg.type=Pretrained alone (the None init_cfg made a dict) ended
+    in mmengine's TypeError traceback once the runner initialised."""
+    code = run_tool_main('train', [
+        SEG, '--work-dir', tmp_path / 'w', '--cfg-options',
+        'model.backbone.init_cfg.type=Pretrained', 'train_cfg.max_iters=1'])
+    err = capsys.readouterr().err
+    assert code == 1 and 'Traceback' not in err
+    line = [ln for ln in err.splitlines() if ln.startswith('error:')][0]
+    assert "init_cfg=dict(type='Pretrained', ...) needs checkpoint=" in line

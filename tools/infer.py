@@ -273,7 +273,8 @@ def _infer(args):
                              overwrite=args.force)
     except (ValueError, FileExistsError) as e:
         raise cli.UserError(str(e).strip().splitlines()[0]) from e
-    summary = (f'{result.task}: {result.num_windows} windows '
+    plural = '' if result.num_windows == 1 else 's'
+    summary = (f'{result.task}: {result.num_windows} window{plural} '
                f'({result.num_skipped} all-nodata skipped) -> {args.out}')
     if probs:
         summary += f', {probs[0]}'

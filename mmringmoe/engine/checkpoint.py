@@ -470,8 +470,17 @@ class CountedPretrainedInit(PretrainedInit):
             ``None`` only reports.
     """
 
-    def __init__(self, checkpoint, prefix=None, map_location='cpu',
-                 min_loaded=DEFAULT_MIN_LOADED):
+    def __init__(self, checkpoint=None, prefix=None, map_location='cpu',
+                 min_loaded=DEFAULT_MIN_LOADED, **kwargs):
+        if not checkpoint:
+            raise PretrainedLoadError(
+                "init_cfg=dict(type='Pretrained', ...) needs checkpoint= (a "
+                'file, URL or sharded directory), got '
+                f'{dict(checkpoint=checkpoint, prefix=prefix, **kwargs)}')
+        if kwargs:
+            raise PretrainedLoadError(
+                "init_cfg=dict(type='Pretrained', ...) takes checkpoint, "
+                f'prefix, map_location and min_loaded, not {sorted(kwargs)}')
         super().__init__(checkpoint, prefix=prefix, map_location=map_location)
         self.min_loaded = min_loaded
 

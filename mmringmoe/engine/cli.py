@@ -95,13 +95,12 @@ def load_config(path, cfg_options=None):
                         f'{type(cause).__name__}: {_one_line(cause)}') from e
     except (SyntaxError, KeyError, FileNotFoundError) as e:
         raise UserError(f'cannot read config {path}: {_one_line(e)}') from e
-    if cfg_options:
-        for key, value in cfg_options.items():
-            _dicts_for_none(cfg, key, value)
+    for key, value in (cfg_options or {}).items():  # in the given order
+        _dicts_for_none(cfg, key, value)
         try:
-            cfg.merge_from_dict(cfg_options)
+            cfg.merge_from_dict({key: value})
         except (TypeError, KeyError, ValueError, AttributeError) as e:
-            raise UserError(f'--cfg-options {cfg_options}: cannot merge '
+            raise UserError(f'--cfg-options {key}={value!r} cannot merge '
                             f'into {path}: {_one_line(e)}') from e
     return cfg
 
