@@ -124,9 +124,13 @@ def test_band_name_and_designations_by_hand():
              'red green': None, 'hh_re': 'hh_re'}
     for text, want in cases.items():
         assert band_name(text, ('hh_re', )) == want, text
-    assert designation('B02') == ('2', True)
-    assert designation('SR_B4') == ('4', False)
-    assert designation('b8A') == ('8a', False)
+    assert designation('B02') == ('2', True, '')
+    assert designation('SR_B4') == ('4', False, 'sr')
+    assert designation('b8A') == ('8a', False, '')
+    assert designation('S2A_B02') == designation('B02_10m') == (
+        '2', True, 's2')
+    assert designation('sur_refl_b03') == ('3', False, 'modis')
+    assert designation('B6_VCID_1') == ('6_vcid_1', False, '')
     assert designation('Band 2') is None and designation('B') is None
     # B2, B3, B4: blue, green, red for Sentinel-2 and Landsat 8-9, green,
     # red, NIR for Landsat 4-7 (USGS band designations)
@@ -142,6 +146,24 @@ def test_band_name_and_designations_by_hand():
         'Sentinel-2']
     assert list(designation_readings([designation('B5'), designation(
         'B11')])) == ['Sentinel-2', 'Landsat 8-9']
+
+    def sensors(*names):
+        return list(designation_readings([designation(n) for n in names]))
+    # Landsat Collection 2 Level-2: SR_B6 is Landsat 8-9's (SWIR 1), band 6
+    # of Landsat 4-7 is ST_B6; B6_VCID_1 is Landsat 7's; sur_refl_: MODIS
+    l89 = [f'SR_B{i}' for i in range(1, 8)]
+    l47 = ['SR_B1', 'SR_B2', 'SR_B3', 'SR_B4', 'SR_B5', 'ST_B6', 'SR_B7']
+    assert sensors(*l89) == ['Landsat 8-9']
+    assert sensors(*l47) == ['Landsat 4-7']
+    assert sensors('B1', 'B6_VCID_1', 'B8') == ['Landsat 4-7']
+    assert sensors('sur_refl_b01') == ['MODIS']
+    assert sensors('S2A_B02') == ['Sentinel-2']
+    # centre wavelengths and other languages
+    for text, want in {'490nm': 'blue', 'Band 2 (490 nm)': 'blue',
+                       '0.665 um': 'red', '842 nm': 'nir', 'Rot': 'red',
+                       'Grün': 'green', 'bleu': 'blue', '蓝': 'blue',
+                       'Reddish': None}.items():
+        assert band_name(text) == want, text
 
 
 @pytest.mark.parametrize('descriptions,declared,pick', [
@@ -233,3 +255,88 @@ def test_hint_searches_every_band_of_the_file(model, tmp_path):
                   descriptions=('nir', 'blue', 'green', 'red'))
     with pytest.raises(ValueError, match=r'--bands 4,3,2 \(tools/infer.py\)'):
         RSInferencer(cfg, ckpt)(path, crop=32, bands=[1, 3, 2])
+
+
+def _multi(path, descriptions, order=None):
+    """A file of len(descriptions) bands; the scene's R, G, B written to
+    the 1-based bands ``order`` gives (default 1, 2, 3)."""
+    import rasterio
+    with rasterio.open(_write(path.with_suffix('.rgb.tif'))) as ds:
+        rgb = ds.read()
+    arr = np.zeros((len(descriptions), H, W), np.uint8)
+    for band, idx in zip(rgb, order or (1, 2, 3)):
+        arr[idx - 1] = band
+    with rasterio.open(path, 'w', driver='GTiff', height=H, width=W,
+                       count=len(descriptions), dtype='uint8',
+                       photometric='MINISBLACK') as ds:
+        ds.write(arr)
+        for i, d in enumerate(descriptions, start=1):
+            ds.set_band_description(i, d)
+    return str(path)
+
+
+def test_second_trial_cases(model, tmp_path):
+    """A second new-user trial: (a) descriptions red, green, blue on a file
+    whose colour interpretation says blue, green, red ran with exit 0;
+    (b) Landsat files whose other bands tell the sensor were read as
+    another sensor's (--bands 4,3,2 of a Landsat 7 file with B6_VCID_1
+    warned and fed NIR, R, G; SR_B1..SR_B7 of Landsat 8 read as Landsat
+    4-7); (c) a B1..B8 refusal hinted the Sentinel-2 pick only; (d)
+    descriptions it could not read (B02_10m, 490nm, Blau) ran silently."""
+    import warnings
+    from mmringmoe.apis import RSInferencer
+    from mmringmoe.apis.model_spec import InferenceWarning
+    cfg, _, ckpt = model
+    inf = RSInferencer(cfg, ckpt)
+    plain = inf(_write(tmp_path / 'plain.tif'), crop=32).pred
+    # (a)
+    path = _write(tmp_path / 'a.tif', colours=('blue', 'green', 'red'),
+                  descriptions=('Red', 'Green', 'Blue'))
+    with pytest.raises(ValueError, match=r'declared red \(colour '
+                       r'interpretation blue\), green, blue \(colour '
+                       r'interpretation red\) \(band description and colour '
+                       'interpretation, which disagrees with the '
+                       'description\\)'):
+        inf(path, crop=32)
+    # (b) Landsat 7: B4, B3, B2 are NIR, R, G, refused; 3,2,1 runs
+    l7 = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6_VCID_1', 'B6_VCID_2', 'B7', 'B8']
+    path = _multi(tmp_path / 'l7.tif', l7, order=(3, 2, 1))
+    with pytest.raises(ValueError, match=r'nir, red, green as Landsat 4-7 '
+                       r'bands\) but .* --bands 3,2,1 \(tools'):
+        inf(path, crop=32, bands=[4, 3, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', InferenceWarning)
+        np.testing.assert_array_equal(
+            inf(path, crop=32, bands=[3, 2, 1]).pred, plain)
+    # Landsat 8-9 surface reflectance: SR_B4, SR_B3, SR_B2 run, no warning
+    path = _multi(tmp_path / 'l8.tif', [f'SR_B{i}' for i in range(1, 8)],
+                  order=(4, 3, 2))
+    with pytest.raises(ValueError, match=r'--bands 4,3,2 \(tools'):
+        inf(path, crop=32, bands=[3, 2, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', InferenceWarning)
+        np.testing.assert_array_equal(
+            inf(path, crop=32, bands=[4, 3, 2]).pred, plain)
+    # (c) B1..B8: Sentinel-2 / Landsat 8-9 and Landsat 4-7 disagree
+    path = _multi(tmp_path / 'b18.tif', [f'B{i}' for i in range(1, 9)])
+    with pytest.raises(ValueError) as err:
+        inf(path, crop=32, bands=[1, 2, 3])
+    assert str(err.value).endswith(
+        'read them in the model\'s order with --bands 4,3,2 if they are '
+        'Sentinel-2 / Landsat 8-9 bands or --bands 3,2,1 if they are '
+        'Landsat 4-7 bands (tools/infer.py; bands=[...] in RSInferencer)')
+    # (d) read now: B02_10m and 490nm refused; unknown words: one warning;
+    # "Band 1".."Band 3" on bands 1-3 say nothing and give no warning
+    for descs in (('B02_10m', 'B03_10m', 'B04_10m'),
+                  ('490nm', '560nm', '665nm'), ('Blau', 'Grün', 'Rot')):
+        with pytest.raises(ValueError, match='--bands 3,2,1'):
+            inf(_write(tmp_path / f'{descs[0]}.tif', photometric='MINISBLACK',
+                       descriptions=descs), crop=32)
+    with pytest.warns(InferenceWarning, match=r"'Reddish', 'Greenish', "
+                      r"'Blueish' \(band\(s\) 1, 2, 3\) name no band"):
+        inf(_write(tmp_path / 'ish.tif', photometric='MINISBLACK',
+                   descriptions=('Reddish', 'Greenish', 'Blueish')), crop=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', InferenceWarning)
+        inf(_write(tmp_path / 'generic.tif', photometric='MINISBLACK',
+                   descriptions=('Band 1', 'Band 2', 'Band 3')), crop=32)

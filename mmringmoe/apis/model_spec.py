@@ -317,7 +317,12 @@ def declared_band_names(path: str, count: int, alpha: Optional[int] = None,
     out = []
     for desc, colour in zip(descriptions, interp):
         name = band_name(desc, vocabulary)
-        if name is not None:
+        if name is not None and colour and not default and colour != name:
+            # the file contradicts itself: matches no band order
+            out.append((f'{name} (colour interpretation {colour})',
+                        'colour interpretation, which disagrees with the '
+                        'description'))
+        elif name is not None:
             out.append((name, 'band description'))
         elif colour and not default:
             out.append((colour, 'colour interpretation'))
@@ -352,20 +357,33 @@ def _grouped(readings: Dict[str, tuple]) -> Dict[str, tuple]:
     return {' / '.join(sensors): names for names, sensors in out.items()}
 
 
-def _pick_bands(every, descriptions, order, readings) -> Optional[List[int]]:
+def _pick_bands(every, descriptions, order, readings) -> Dict[str, List[int]]:
     """1-based file band indexes holding the model's bands in its order,
-    searched over every band of the file (names, else sensor designations
-    in the first reading that has them all), or None."""
+    searched over every band of the file: ``{'': pick}`` from band names,
+    else per sensor reading (names, and designations read as that sensor's;
+    readings giving the same pick joined: ``{'Sentinel-2 / Landsat 8-9':
+    [4, 3, 2], 'Landsat 4-7': [3, 2, 1]}``); ``{}`` when none has them
+    all."""
     from .band_names import SENSOR_BANDS, designation
-    tables = [None] + [SENSOR_BANDS[s] for s in readings if s]
-    for table in tables:
-        names = []
-        for (name, _), desc in zip(every, descriptions):
-            d = designation(desc) if name is None and table else None
-            names.append(table.get(d[0]) if d else name)
+
+    def pick(names):
         if all(names.count(b) == 1 for b in order):
             return [names.index(b) + 1 for b in order]
-    return None
+        return None
+    plain = pick([name for name, _ in every])
+    if plain is not None or not any(readings):
+        return {'': plain} if plain is not None else {}
+    found: Dict[tuple, List[str]] = {}
+    for sensor in readings:
+        table = SENSOR_BANDS[sensor]
+        names = []
+        for (name, _), desc in zip(every, descriptions):
+            d = designation(desc) if name is None else None
+            names.append(table.get(d.number) if d else name)
+        p = pick(names)
+        if p is not None:
+            found.setdefault(tuple(p), []).append(sensor)
+    return {' / '.join(sensors): list(p) for p, sensors in found.items()}
 
 
 class WindowLoader:
@@ -499,7 +517,8 @@ class WindowLoader:
                 fit (``--bands`` / ``bands=``), searched over every band of
                 the file.
         """
-        from .band_names import designation, designation_readings
+        from .band_names import (designation, designation_readings,
+                                 is_generic)
         order = tuple(str(b).lower() for b in
                       (self.band_order or {}).get(modality, ()))
         if src.path is None or not order or src.count != len(order) or \
@@ -545,6 +564,20 @@ class WindowLoader:
 
         agree = [sensor for sensor, names in readings.items() if fits(names)]
         if agree and len(agree) == len(readings):
+            unread = [(i, descriptions[i - 1].strip()) for i, d, (name, _)
+                      in zip(files, designated, declared)
+                      if name is None and d is None
+                      and descriptions[i - 1].strip()
+                      and not is_generic(descriptions[i - 1], i)]
+            if unread:
+                import warnings
+                warnings.warn(
+                    f'{src.name!r}: band description(s) '
+                    f'{", ".join(repr(d) for _, d in unread)} (band(s) '
+                    f'{", ".join(str(i) for i, _ in unread)}) name no band '
+                    'scene inference knows, so their order could not be '
+                    f'checked against the model\'s ({", ".join(order)})',
+                    InferenceWarning, stacklevel=4)
             return
         labels = [descriptions[i - 1].strip() if d else (name or '?')
                   for i, d, (name, _) in zip(files, designated, declared)]
@@ -566,13 +599,19 @@ class WindowLoader:
                 'file is from another sensor, check its band order',
                 InferenceWarning, stacklevel=4)
             return
-        pick = _pick_bands(every, descriptions, order, readings)
+        picks = _pick_bands(every, descriptions, order, readings)
         hint = '; write the model\'s bands to a new file in its order'
-        if pick is not None:
+        if len(picks) == 1:
+            pick = next(iter(picks.values()))
             hint = (f'; read them in the model\'s order with --bands '
                     f'{",".join(map(str, pick))} (tools/infer.py) or '
                     f'bands={pick} (RSInferencer), or write bands '
                     f'{", ".join(map(str, pick))} in that order to a new file')
+        elif picks:  # the sensors disagree: one pick per sensor
+            hint = ('; read them in the model\'s order with ' + ' or '.join(
+                f'--bands {",".join(map(str, p))} if they are {sensor} bands'
+                for sensor, p in picks.items())
+                + ' (tools/infer.py; bands=[...] in RSInferencer)')
         raise ValueError(
             f'{what} but the model reads modality {modality!r} as '
             f'{", ".join(order)}' + hint)
