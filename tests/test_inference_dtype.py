@@ -284,6 +284,22 @@ def test_alpha_holding_data_is_refused_before_running(tmp_path, capsys):
                            'alpha, holds data such as')
     assert "expects 3 for modality 'opt'" in line and '--bands' not in line
     assert not out.exists() and not list(tmp_path.glob('*.part'))
+    # described Red, Green, Blue, NIR (a second trial): the line names the
+    # description and the --bands that selects the model's bands
+    import rasterio
+    with rasterio.open(bad, 'r+') as ds:
+        for i, d in enumerate(('Red', 'Green', 'Blue', 'NIR'), start=1):
+            ds.set_band_description(i, d)
+    assert run_tool_main('infer', [tmp_path / 'c.py', ckpt, bad, '--out',
+                                   out]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: '{bad}' has 4 band(s) (band 4, "
+                           "described 'NIR', flagged alpha, holds data")
+    assert line.endswith('; select them with --bands 1,2,3 (bands=[1, 2, '
+                         '3]) or write them to a new file')
+    assert run_tool_main('infer', [tmp_path / 'c.py', ckpt, bad, '--out',
+                                   out, '--bands', '1,2,3']) is not None
+    assert out.exists()
     mask = np.where(np.random.default_rng(6).random((40, 48)) > 0.5, 255, 0)
     ok, _ = _alpha_flagged(tmp_path / 'rgba.tif', mask)
     res = RSInferencer(cfg, ckpt)(ok, crop=32, overlap=8)

@@ -709,15 +709,29 @@ class WindowLoader:
             return
         odd = src.alpha_data_value()
         if odd is not None:
-            order = ', '.join(DEFAULT_BAND_ORDER.get(role.modality, ()))
+            names = DEFAULT_BAND_ORDER.get(role.modality, ())
+            order = ', '.join(names)
+            hint = '; write the model\'s bands to a new file'
+            desc = ''
+            if src.path is not None and names:
+                descriptions = band_descriptions(src.path)
+                if descriptions[src.alpha - 1].strip():
+                    desc = f', described {descriptions[src.alpha - 1]!r}'
+                every = declared_band_names(src.path, src.file_count, None,
+                                            names)
+                picks = _pick_bands(every, descriptions, names, {'': None})
+                if picks:
+                    pick = next(iter(picks.values()))
+                    hint = (f'; select them with --bands '
+                            f'{",".join(map(str, pick))} (bands={pick}) or '
+                            'write them to a new file')
             raise ValueError(
                 f'{src.name!r} has {src.file_count} band(s) (band '
-                f'{src.alpha}, flagged alpha, holds data such as {odd}, not '
-                'only transparency 0 / maximum) but the model expects '
-                f'{need} for '
+                f'{src.alpha}{desc}, flagged alpha, holds data such as '
+                f'{odd}, not only transparency 0 / maximum) but the model '
+                f'expects {need} for '
                 f'modality {role.modality!r}' + (f' ({order})' if order
-                                                 else '')
-                + '; write the model\'s bands to a new file')
+                                                 else '') + hint)
 
     def check_bands(self, scene):
         for role in self.roles:
