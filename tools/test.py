@@ -69,6 +69,7 @@ def test(args):
             configure_show_dir
         configure_show_dir(cfg, args.show_dir, args.show_interval)
     cli.check_mmringmoe_types(cfg)
+    cli.check_pretrained_paths(cfg)
     cli.scope_prefixed_types(cfg)
     runner = None
     try:

@@ -88,6 +88,7 @@ def train(args):
     cfg = build_config(args)
     cli.import_scope(cfg)
     cli.check_mmringmoe_types(cfg)
+    cli.check_pretrained_paths(cfg)
     cli.scope_prefixed_types(cfg)
     runner = None
     try:

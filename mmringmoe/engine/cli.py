@@ -204,6 +204,35 @@ def _types(node, where):
             yield from _types(v, f'{where}[{i}]')
 
 
+def _nodes(node, where):
+    """Every dict of a config tree with its dotted place."""
+    if isinstance(node, dict):
+        yield where, node
+        for k, v in node.items():
+            yield from _nodes(v, f'{where}.{k}' if where else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _nodes(v, f'{where}[{i}]')
+
+
+def check_pretrained_paths(cfg):
+    """Refuse, before any model is built, an ``init_cfg`` of type
+    ``Pretrained`` whose local ``checkpoint`` does not exist (a URL is left
+    to the loader): otherwise the run stops only when the model is
+    initialised, after the environment and config dump.
+
+    Raises:
+        UserError: one line naming the config place and the path.
+    """
+    for where, node in _nodes(cfg._cfg_dict, ''):
+        if str(node.get('type', '')).split('.')[-1] != 'Pretrained':
+            continue
+        ckpt = node.get('checkpoint')
+        if isinstance(ckpt, str) and '://' not in ckpt and \
+                not osp.exists(osp.expanduser(ckpt)):
+            raise UserError(f'{where}.checkpoint: {ckpt} does not exist')
+
+
 def add_checkpoint_hook(cfg):
     hooks = list(cfg.get('custom_hooks', None) or [])
     names = {h.get('type') for h in hooks if isinstance(h, dict)}
