@@ -224,7 +224,9 @@ def check_pretrained_paths(cfg):
     Raises:
         UserError: one line naming the config place and the path.
     """
-    for where, node in _nodes(cfg._cfg_dict, ''):
+    # the model only: configs also keep unused top-level variables (the
+    # `backbone` of a _base_ backbone file) that a test or user replaced
+    for where, node in _nodes(cfg._cfg_dict.get('model') or {}, 'model'):
         if str(node.get('type', '')).split('.')[-1] != 'Pretrained':
             continue
         ckpt = node.get('checkpoint')
