@@ -230,6 +230,10 @@ def check_pretrained_paths(cfg):
         if str(node.get('type', '')).split('.')[-1] != 'Pretrained':
             continue
         ckpt = node.get('checkpoint')
+        if not ckpt:
+            raise UserError(f"{where}: init_cfg=dict(type='Pretrained', ...) "
+                            'needs checkpoint= (a file, URL or sharded '
+                            'directory)')
         if isinstance(ckpt, str) and '://' not in ckpt and \
                 not osp.exists(osp.expanduser(ckpt)):
             raise UserError(f'{where}.checkpoint: {ckpt} does not exist')
