@@ -533,13 +533,13 @@ class WindowLoader:
         every = declared_band_names(src.path, src.file_count, None,
                                     vocabulary)
         if selected is not None:  # the names of the selected bands
-            declared = tuple(every[i - 1] for i in selected)
             files = list(selected)
         else:
-            declared = declared_band_names(src.path, src.count, src.alpha,
-                                           vocabulary)
             files = [i for i in range(1, src.file_count + 1)
                      if i != src.alpha or src.count == src.file_count]
+        # the alpha band is never a colour, so GDAL's default-colour rule
+        # reads the same with it or without it: one read of the file serves
+        declared = tuple(every[i - 1] for i in files)
         if len(declared) != len(order):
             return
         descriptions = band_descriptions(src.path)
