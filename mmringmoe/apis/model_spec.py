@@ -539,6 +539,8 @@ class WindowLoader:
                      if i != src.alpha or src.count == src.file_count]
         # the alpha band is never a colour, so GDAL's default-colour rule
         # reads the same with it or without it: one read of the file serves
+        if not every:  # a file GDAL does not open (.npy) declares nothing
+            return
         declared = tuple(every[i - 1] for i in files)
         if len(declared) != len(order):
             return
